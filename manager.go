@@ -1,0 +1,340 @@
+package sessiondb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Manager is the session API. It checks input, makes tokens, keeps time and
+// leaves storage to a Store. It is safe for concurrent use.
+type Manager struct {
+	store Store
+	opt   Options
+}
+
+// New returns a Manager over store. It returns an error if store is nil or an
+// option is out of range.
+func New(store Store, opt Options) (*Manager, error) {
+	if store == nil {
+		return nil, errors.New("sessiondb: nil store")
+	}
+	o, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{store: store, opt: o}, nil
+}
+
+// Options returns the manager's options, defaults filled in.
+func (m *Manager) Options() Options { return m.opt }
+
+// Store returns the manager's store.
+func (m *Manager) Store() Store { return m.store }
+
+// now returns the clock's time at the millisecond precision stores keep.
+func (m *Manager) now() time.Time { return m.opt.Clock().UTC().Truncate(time.Millisecond) }
+
+func (m *Manager) limit() Limit {
+	return Limit{Max: m.opt.MaxSessionsPerUser, Policy: m.opt.LimitPolicy}
+}
+
+// Create starts a session for userID that lasts ttl (0 means the default TTL)
+// and carries metadata. It returns the session with its token, which is shown
+// only here. At the per-user limit it ends the user's oldest sessions, or
+// returns ErrSessionLimit under PolicyReject. Bad input returns an
+// *InvalidArgumentError and changes nothing.
+func (m *Manager) Create(ctx context.Context, userID string, ttl time.Duration, metadata map[string]string) (*Session, error) {
+	if err := CheckUserID(userID); err != nil {
+		return nil, err
+	}
+	if ttl == 0 {
+		ttl = m.opt.TTL
+	}
+	if err := m.checkTTL(ttl); err != nil {
+		return nil, err
+	}
+	if err := m.checkMetadata(metadata); err != nil {
+		return nil, err
+	}
+	if len(metadata) == 0 {
+		metadata = nil
+	}
+	shard := UserShard(userID)
+	for attempt := 0; ; attempt++ {
+		now := m.now()
+		tok, id := newToken(shard.Bucket)
+		rec := &Record{
+			ID: id, UserID: userID,
+			CreatedAt: now, ExpiresAt: now.Add(ttl), LastSeenAt: now,
+			TTL: ttl, IdleTimeout: m.opt.IdleTimeout,
+			Metadata: cloneMetadata(metadata),
+		}
+		_, err := m.store.Insert(ctx, rec, m.limit(), now)
+		if errors.Is(err, ErrExists) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create session: %w", err)
+		}
+		return &Session{Record: *rec, Token: tok}, nil
+	}
+}
+
+// Validate returns the live session a token names, or an error matching
+// ErrNotFound for unknown, expired, revoked and malformed tokens. A malformed
+// token is rejected without any I/O. The common case is a single read: the
+// last-seen time is written back at most once per TouchInterval.
+func (m *Manager) Validate(ctx context.Context, token string) (*Session, error) {
+	id, err := IDFromToken(token)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	rec, err := m.store.Get(ctx, id, now)
+	if err != nil {
+		return nil, fmt.Errorf("validate session: %w", err)
+	}
+	if now.Sub(rec.LastSeenAt) >= m.opt.TouchInterval {
+		touched := rec.Clone()
+		touched.LastSeenAt = now
+		switch err := m.store.Replace(ctx, rec, touched, now); {
+		case err == nil:
+			rec = touched
+		case errors.Is(err, ErrNotFound):
+			// Revoked between the read and the touch: it is gone now.
+			return nil, fmt.Errorf("validate session: %w", err)
+		default:
+			// A concurrent touch won, or the store refused the write (full):
+			// the session is valid all the same.
+		}
+	}
+	return &Session{Record: *rec}, nil
+}
+
+// Get returns the live session with the given id, without its token, or an
+// error matching ErrNotFound. It is for administrative views and does not
+// count as activity.
+func (m *Manager) Get(ctx context.Context, id string) (*Session, error) {
+	if _, err := ParseID(id); err != nil {
+		return nil, err
+	}
+	rec, err := m.store.Get(ctx, id, m.now())
+	if err != nil {
+		return nil, fmt.Errorf("get session: %w", err)
+	}
+	return &Session{Record: *rec}, nil
+}
+
+// Refresh extends a session: it then expires ttl from now (0 means the TTL
+// the session was created with), but never later than CreatedAt+MaxTTL. It
+// also counts as activity for the idle timeout.
+func (m *Manager) Refresh(ctx context.Context, token string, ttl time.Duration) (*Session, error) {
+	if ttl != 0 {
+		if err := m.checkTTL(ttl); err != nil {
+			return nil, err
+		}
+	}
+	id, err := IDFromToken(token)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := m.update(ctx, id, func(rec *Record, now time.Time) (*Record, error) {
+		d := ttl
+		if d == 0 {
+			d = rec.TTL
+		}
+		next := rec.Clone()
+		next.ExpiresAt = now.Add(d)
+		if limit := rec.CreatedAt.Add(m.opt.MaxTTL); next.ExpiresAt.After(limit) {
+			next.ExpiresAt = limit
+		}
+		next.LastSeenAt = now
+		return next, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("refresh session: %w", err)
+	}
+	return &Session{Record: *rec}, nil
+}
+
+// Rotate replaces a session's token: the returned session has a new token and
+// id and the same user, metadata, creation time and absolute expiry. The old
+// token stops working at once. Use it after a privilege change (login,
+// step-up) against session fixation.
+func (m *Manager) Rotate(ctx context.Context, token string) (*Session, error) {
+	id, err := IDFromToken(token)
+	if err != nil {
+		return nil, err
+	}
+	var tok Token
+	rec, err := m.update(ctx, id, func(rec *Record, now time.Time) (*Record, error) {
+		var newID string
+		tok, newID = newToken(UserShard(rec.UserID).Bucket)
+		next := rec.Clone()
+		next.ID = newID
+		next.LastSeenAt = now
+		return next, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rotate session: %w", err)
+	}
+	return &Session{Record: *rec, Token: tok}, nil
+}
+
+// update reads the live record id, applies change and swaps the result in,
+// retrying when a concurrent update wins.
+func (m *Manager) update(ctx context.Context, id string, change func(*Record, time.Time) (*Record, error)) (*Record, error) {
+	for attempt := 0; ; attempt++ {
+		now := m.now()
+		rec, err := m.store.Get(ctx, id, now)
+		if err != nil {
+			return nil, err
+		}
+		next, err := change(rec, now)
+		if err != nil {
+			return nil, err
+		}
+		err = m.store.Replace(ctx, rec, next, now)
+		if (errors.Is(err, ErrConflict) || errors.Is(err, ErrExists)) && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return next, nil
+	}
+}
+
+// Invalidate ends the session a token names. It returns an error matching
+// ErrNotFound if there was no live session to end.
+func (m *Manager) Invalidate(ctx context.Context, token string) error {
+	id, err := IDFromToken(token)
+	if err != nil {
+		return err
+	}
+	if _, err := m.store.Delete(ctx, id, m.now()); err != nil {
+		return fmt.Errorf("invalidate session: %w", err)
+	}
+	return nil
+}
+
+// InvalidateByID ends the session with the given id, for administrative use.
+// It returns an error matching ErrNotFound if there was no live session.
+func (m *Manager) InvalidateByID(ctx context.Context, id string) error {
+	if _, err := ParseID(id); err != nil {
+		return err
+	}
+	if _, err := m.store.Delete(ctx, id, m.now()); err != nil {
+		return fmt.Errorf("invalidate session: %w", err)
+	}
+	return nil
+}
+
+// InvalidateUser ends every session of a user but the one with id except, if
+// except is not empty (the "log out other devices" button), and returns how
+// many live sessions it ended. An unknown user has none: the result is 0.
+func (m *Manager) InvalidateUser(ctx context.Context, userID, except string) (int, error) {
+	if err := CheckUserID(userID); err != nil {
+		return 0, err
+	}
+	if except != "" {
+		if _, err := ParseID(except); err != nil {
+			return 0, invalid("except", "not a session id")
+		}
+	}
+	n, err := m.store.DeleteUser(ctx, userID, except, m.now())
+	if err != nil {
+		return 0, fmt.Errorf("invalidate user sessions: %w", err)
+	}
+	return n, nil
+}
+
+// UserSessions returns a user's live sessions, newest first, without tokens.
+// An unknown user has none.
+func (m *Manager) UserSessions(ctx context.Context, userID string) ([]*Session, error) {
+	if err := CheckUserID(userID); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	recs, err := m.store.ListUser(ctx, userID, now)
+	if err != nil {
+		return nil, fmt.Errorf("list user sessions: %w", err)
+	}
+	out := make([]*Session, 0, len(recs))
+	for _, r := range recs {
+		if r.Live(now) {
+			out = append(out, &Session{Record: *r})
+		}
+	}
+	slices.SortFunc(out, func(a, b *Session) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Cleanup removes expired sessions from every index and returns how many it
+// removed. It works in bounded batches and is safe to run from many processes
+// at once.
+func (m *Manager) Cleanup(ctx context.Context) (int, error) {
+	n, err := m.store.Cleanup(ctx, m.now())
+	if err != nil {
+		return n, fmt.Errorf("cleanup: %w", err)
+	}
+	return n, nil
+}
+
+// Stats are session statistics.
+type Stats struct {
+	Total       int64 // sessions in the indexes, live or expired
+	Active      int64 // live sessions
+	Expired     int64 // expired sessions not yet removed by Cleanup
+	Users       int64 // users with at least one session in the index
+	Created     int64 // sessions created, ever
+	Invalidated int64 // sessions ended by Invalidate, InvalidateByID or InvalidateUser
+	Evicted     int64 // sessions ended by the per-user limit
+	MemoryUsed  int64 // store memory in use, in bytes (0 when unknown)
+	MemoryMax   int64 // store memory limit, in bytes (0 when none)
+}
+
+// MemoryRatio is MemoryUsed/MemoryMax, or 0 when there is no limit.
+func (s Stats) MemoryRatio() float64 {
+	if s.MemoryMax <= 0 {
+		return 0
+	}
+	return float64(s.MemoryUsed) / float64(s.MemoryMax)
+}
+
+// Stats returns session statistics. Its cost does not depend on the number of
+// sessions.
+func (m *Manager) Stats(ctx context.Context) (Stats, error) {
+	st, err := m.store.Stats(ctx, m.now())
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	return Stats{
+		Total: st.Total, Active: st.Total - st.Expired, Expired: st.Expired,
+		Users: st.Users, Created: st.Created, Invalidated: st.Invalidated, Evicted: st.Evicted,
+		MemoryUsed: st.MemoryUsed, MemoryMax: st.MemoryMax,
+	}, nil
+}
+
+// Ping checks that the store answers.
+func (m *Manager) Ping(ctx context.Context) error { return m.store.Ping(ctx) }
+
+func cloneMetadata(md map[string]string) map[string]string {
+	if len(md) == 0 {
+		return nil
+	}
+	c := make(map[string]string, len(md))
+	for k, v := range md {
+		c[k] = v
+	}
+	return c
+}

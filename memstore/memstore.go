@@ -1,0 +1,326 @@
+// Package memstore is the embedded in-process session store: the default when
+// no Redis is configured. It keeps everything in memory, so sessions last as
+// long as the process; use package redisstore to share sessions between
+// processes or keep them across restarts.
+package memstore
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sessiondb/sessiondb"
+)
+
+// Store is an in-memory sessiondb.Store. Its zero value is not usable; call New.
+// It is safe for concurrent use: one mutex guards everything, and every method
+// is atomic.
+type Store struct {
+	mu      sync.Mutex
+	closed  bool
+	byID    map[string]*entry
+	byUser  map[string]map[string]*entry
+	byExp   expHeap             // every entry's effective expiry, with stale items
+	drained map[string]struct{} // ids of expired entries counted in expired, awaiting Cleanup
+
+	expired, created, invalidated, evicted int64
+	gen                                    uint64
+}
+
+type entry struct {
+	rec     *sessiondb.Record
+	exp     time.Time // rec.EffectiveExpiry()
+	gen     uint64    // changes whenever exp changes, to spot stale heap items
+	drained bool
+}
+
+var _ sessiondb.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		byID:    make(map[string]*entry),
+		byUser:  make(map[string]map[string]*entry),
+		drained: make(map[string]struct{}),
+	}
+}
+
+func (s *Store) lock() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return sessiondb.ErrClosed
+	}
+	return nil
+}
+
+// add indexes rec; the caller holds the lock and has checked the id is free.
+func (s *Store) add(rec *sessiondb.Record) {
+	s.gen++
+	e := &entry{rec: rec.Clone(), exp: rec.EffectiveExpiry(), gen: s.gen}
+	s.byID[rec.ID] = e
+	u := s.byUser[rec.UserID]
+	if u == nil {
+		u = make(map[string]*entry)
+		s.byUser[rec.UserID] = u
+	}
+	u[rec.ID] = e
+	heap.Push(&s.byExp, expItem{exp: e.exp, id: rec.ID, gen: e.gen})
+}
+
+// remove drops e from every index; the caller holds the lock.
+func (s *Store) remove(e *entry) {
+	id := e.rec.ID
+	delete(s.byID, id)
+	if u := s.byUser[e.rec.UserID]; u != nil {
+		delete(u, id)
+		if len(u) == 0 {
+			delete(s.byUser, e.rec.UserID)
+		}
+	}
+	if e.drained {
+		delete(s.drained, id)
+		s.expired--
+	}
+}
+
+// drain counts entries that expired by now; the caller holds the lock.
+func (s *Store) drain(now time.Time) {
+	for len(s.byExp) > 0 && !s.byExp[0].exp.After(now) {
+		it := heap.Pop(&s.byExp).(expItem)
+		e := s.byID[it.id]
+		if e == nil || e.gen != it.gen || e.drained {
+			continue // stale item
+		}
+		e.drained = true
+		s.drained[it.id] = struct{}{}
+		s.expired++
+	}
+}
+
+// Insert implements sessiondb.Store.
+func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb.Limit, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.byID[rec.ID]; ok {
+		return 0, sessiondb.ErrExists
+	}
+	var live []*entry
+	for _, e := range s.byUser[rec.UserID] {
+		if now.Before(e.exp) {
+			live = append(live, e)
+		}
+	}
+	evict := 0
+	if lim.Max > 0 && len(live) >= lim.Max {
+		if lim.Policy == sessiondb.PolicyReject {
+			return 0, sessiondb.ErrSessionLimit
+		}
+		evict = len(live) - lim.Max + 1
+	}
+	// Past the checks: from here on nothing fails.
+	for _, e := range s.byUser[rec.UserID] {
+		if !now.Before(e.exp) {
+			s.remove(e) // self-healing: the user's expired entries go now
+		}
+	}
+	slices.SortFunc(live, func(a, b *entry) int {
+		return cmp.Or(a.rec.CreatedAt.Compare(b.rec.CreatedAt), cmp.Compare(a.rec.ID, b.rec.ID))
+	})
+	for _, e := range live[:evict] {
+		s.remove(e)
+		s.evicted++
+	}
+	s.add(rec)
+	s.created++
+	return evict, nil
+}
+
+// Get implements sessiondb.Store.
+func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	e := s.byID[id]
+	if e == nil || !now.Before(e.exp) {
+		return nil, sessiondb.ErrNotFound
+	}
+	return e.rec.Clone(), nil
+}
+
+// Replace implements sessiondb.Store.
+func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	e := s.byID[old.ID]
+	if e == nil || !now.Before(e.exp) {
+		return sessiondb.ErrNotFound
+	}
+	if !e.rec.Equal(old) {
+		return sessiondb.ErrConflict
+	}
+	if rec.ID != old.ID {
+		if _, taken := s.byID[rec.ID]; taken {
+			return sessiondb.ErrExists
+		}
+	}
+	s.remove(e)
+	s.add(rec)
+	return nil
+}
+
+// Delete implements sessiondb.Store.
+func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiondb.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	e := s.byID[id]
+	if e == nil {
+		return nil, sessiondb.ErrNotFound
+	}
+	s.remove(e)
+	if !now.Before(e.exp) {
+		return nil, sessiondb.ErrNotFound // it had expired: removing it was cleanup
+	}
+	s.invalidated++
+	return e.rec.Clone(), nil
+}
+
+// ListUser implements sessiondb.Store.
+func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]*sessiondb.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []*sessiondb.Record
+	for _, e := range s.byUser[userID] {
+		if now.Before(e.exp) {
+			out = append(out, e.rec.Clone())
+		}
+	}
+	return out, nil
+}
+
+// DeleteUser implements sessiondb.Store.
+func (s *Store) DeleteUser(ctx context.Context, userID, except string, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	n := 0
+	for id, e := range s.byUser[userID] {
+		if id == except {
+			continue
+		}
+		s.remove(e)
+		if now.Before(e.exp) {
+			n++
+		}
+	}
+	s.invalidated += int64(n)
+	return n, nil
+}
+
+// Cleanup implements sessiondb.Store.
+func (s *Store) Cleanup(ctx context.Context, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	s.drain(now)
+	n := 0
+	for id := range s.drained {
+		s.remove(s.byID[id])
+		n++
+	}
+	return n, nil
+}
+
+// Stats implements sessiondb.Store.
+func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats, error) {
+	if err := ctx.Err(); err != nil {
+		return sessiondb.StoreStats{}, err
+	}
+	if err := s.lock(); err != nil {
+		return sessiondb.StoreStats{}, err
+	}
+	defer s.mu.Unlock()
+	s.drain(now)
+	return sessiondb.StoreStats{
+		Total:       int64(len(s.byID)),
+		Expired:     s.expired,
+		Users:       int64(len(s.byUser)),
+		Created:     s.created,
+		Invalidated: s.invalidated,
+		Evicted:     s.evicted,
+	}, nil
+}
+
+// Ping implements sessiondb.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.lock(); err != nil {
+		return err
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Close implements sessiondb.Store. Later calls return sessiondb.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
+
+type expItem struct {
+	exp time.Time
+	id  string
+	gen uint64
+}
+
+type expHeap []expItem
+
+func (h expHeap) Len() int           { return len(h) }
+func (h expHeap) Less(i, j int) bool { return h[i].exp.Before(h[j].exp) }
+func (h expHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expHeap) Push(x any)        { *h = append(*h, x.(expItem)) }
+func (h *expHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}

@@ -1,0 +1,156 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiondb/sessiondb"
+)
+
+// CheckConsistency walks every key under the prefix (SCAN, so it costs time
+// in proportion to the whole database: a test and repair-diagnosis tool, not
+// for the request path) and verifies that sessions, user indexes, queues and
+// counters agree. It implements storetest.Checker.
+func (s *Store) CheckConsistency(ctx context.Context, now time.Time) error {
+	c, err := s.get()
+	if err != nil {
+		return err
+	}
+	type bucketState struct {
+		total, users, expired int64
+	}
+	want := make(map[int]*bucketState)
+	indexed := make(map[string]bool) // session keys named by an index
+	var sessions []string
+	nodes := c.Nodes()
+	for _, node := range nodes {
+		if len(nodes) > 1 {
+			role, err := node.Do(ctx, node.B().Role().Build()).ToArray()
+			if err == nil && len(role) > 0 {
+				if r, _ := role[0].ToString(); r != "master" {
+					continue
+				}
+			}
+		}
+		var cursor uint64
+		for {
+			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(s.keys.prefix+"*").Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				return wrap(err)
+			}
+			for _, k := range e.Elements {
+				rest := strings.TrimPrefix(k, s.keys.prefix)
+				if len(rest) < 6 || rest[0] != '{' || rest[4] != '}' {
+					return fmt.Errorf("unexpected key %q", k)
+				}
+				b, err := strconv.ParseInt(rest[1:4], 16, 32)
+				if err != nil {
+					return fmt.Errorf("unexpected key %q", k)
+				}
+				st := want[int(b)]
+				if st == nil {
+					st = &bucketState{}
+					want[int(b)] = st
+				}
+				switch rest[5] {
+				case 's':
+					sessions = append(sessions, k)
+				case 'u':
+					user := rest[6:]
+					if err := s.checkUser(ctx, c, int(b), user, now, indexed, &st.total, &st.expired); err != nil {
+						return err
+					}
+					st.users++
+				case 'q', 'c', 'h':
+				default:
+					return fmt.Errorf("unexpected key %q", k)
+				}
+			}
+			if cursor = e.Cursor; cursor == 0 {
+				break
+			}
+		}
+	}
+	for _, k := range sessions {
+		if !indexed[k] {
+			return fmt.Errorf("session key %q is in no user index", k)
+		}
+	}
+	for b := range sessiondb.Buckets {
+		got, err := c.Do(ctx, c.B().Hgetall().Key(s.keys.counters(b)).Build()).AsIntMap()
+		if err != nil && !rueidis.IsRedisNil(err) {
+			return wrap(err)
+		}
+		w := want[b]
+		if w == nil {
+			w = &bucketState{}
+		}
+		if got["total"] != w.total || got["users"] != w.users || got["expired"] != w.expired {
+			return fmt.Errorf("bucket %d counters total=%d users=%d expired=%d, indexes say %d, %d, %d",
+				b, got["total"], got["users"], got["expired"], w.total, w.users, w.expired)
+		}
+	}
+	return nil
+}
+
+func (s *Store) checkUser(ctx context.Context, c rueidis.Client, b int, user string, now time.Time, indexed map[string]bool, total, expired *int64) error {
+	shard := sessiondb.UserShard(user)
+	if shard.Bucket != b {
+		return fmt.Errorf("user %q indexed in bucket %d, belongs in %d", user, b, shard.Bucket)
+	}
+	d, err := c.Do(ctx, c.B().Hget().Key(s.keys.counters(b)).Field("drained:"+subName(shard.Sub)).Build()).AsInt64()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		return wrap(err)
+	}
+	entries, err := c.Do(ctx, c.B().Zrange().Key(s.keys.user(shard, user)).Min("0").Max("-1").Withscores().Build()).AsZScores()
+	if err != nil {
+		return wrap(err)
+	}
+	if len(entries) == 0 {
+		return fmt.Errorf("user %q has an empty index", user)
+	}
+	minUndrained, hasDrained := int64(-1), false
+	for _, e := range entries {
+		score := int64(e.Score)
+		key := s.keys.sessionPrefix(b) + e.Member
+		indexed[key] = true
+		*total++
+		if score <= d {
+			*expired++
+			hasDrained = true
+		} else if minUndrained < 0 || score < minUndrained {
+			minUndrained = score
+		}
+		if score <= now.UnixMilli() {
+			continue // expired: its key may be gone
+		}
+		v, err := c.Do(ctx, c.B().Get().Key(key).Build()).AsBytes()
+		if err != nil {
+			return fmt.Errorf("live index entry %s of user %q: %w", e.Member, user, wrap(err))
+		}
+		rec, err := decode(bucketTag(b)+e.Member, v)
+		if err != nil {
+			return err
+		}
+		if rec.UserID != user || rec.EffectiveExpiry().UnixMilli() != score {
+			return fmt.Errorf("session %s: user %q expiry %d, index says %q, %d", e.Member, rec.UserID, rec.EffectiveExpiry().UnixMilli(), user, score)
+		}
+	}
+	if minUndrained >= 0 {
+		qs, err := c.Do(ctx, c.B().Zscore().Key(s.keys.queue(b, shard.Sub)).Member(user).Build()).AsFloat64()
+		if err != nil || int64(qs) > minUndrained {
+			return fmt.Errorf("user %q: queue score %v (%v), earliest uncounted expiry %d", user, qs, err, minUndrained)
+		}
+	}
+	if hasDrained {
+		if _, err := c.Do(ctx, c.B().Zscore().Key(s.keys.cleanup(b, shard.Sub)).Member(user).Build()).AsFloat64(); err != nil {
+			return fmt.Errorf("user %q has counted expired entries but is not queued for cleanup: %v", user, err)
+		}
+	}
+	return nil
+}

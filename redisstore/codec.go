@@ -1,0 +1,161 @@
+package redisstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/sessiondb/sessiondb"
+)
+
+// A session's value in Redis is packed binary, to keep a session with an ip
+// and a 70-byte user agent under the 124 bytes that fit Redis's 128-byte
+// allocation class (see docs/redis-layout.md):
+//
+//	byte 0      format version (1)
+//	bytes 1..6  CreatedAt, Unix milliseconds, big-endian (read by insert.lua)
+//	uvarint     ExpiresAt - CreatedAt, ms
+//	uvarint     LastSeenAt - CreatedAt, ms
+//	uvarint     TTL, ms
+//	uvarint     IdleTimeout, ms
+//	uvarint+    UserID (length, then bytes)
+//	uvarint     number of metadata pairs, then each pair:
+//	              key:   one byte naming a common key (1 ip, 2 user_agent, ...),
+//	                     or 0 followed by uvarint length and bytes
+//	              value: uvarint length and bytes
+//
+// Pairs are sorted by key, so equal records encode to equal bytes: the
+// compare-and-swap scripts compare encodings.
+
+const formatVersion = 1
+
+// commonKeys get one-byte codes. Append only: codes are stored.
+var commonKeys = []string{1: "ip", 2: "user_agent", 3: "device", 4: "location", 5: "client_id", 6: "auth_method"}
+
+var errCorrupt = errors.New("redisstore: corrupt session value")
+
+func keyCode(k string) byte {
+	for i := 1; i < len(commonKeys); i++ {
+		if commonKeys[i] == k {
+			return byte(i)
+		}
+	}
+	return 0
+}
+
+func encode(r *sessiondb.Record) []byte {
+	n := 7 + 5*binary.MaxVarintLen64 + len(r.UserID) + binary.MaxVarintLen64
+	for k, v := range r.Metadata {
+		n += 1 + 2*binary.MaxVarintLen64 + len(k) + len(v)
+	}
+	b := make([]byte, 7, n)
+	b[0] = formatVersion
+	c := r.CreatedAt.UnixMilli()
+	b[1], b[2], b[3], b[4], b[5], b[6] = byte(c>>40), byte(c>>32), byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
+	b = binary.AppendUvarint(b, uint64(r.ExpiresAt.UnixMilli()-c))
+	b = binary.AppendUvarint(b, uint64(r.LastSeenAt.UnixMilli()-c))
+	b = binary.AppendUvarint(b, uint64(r.TTL.Milliseconds()))
+	b = binary.AppendUvarint(b, uint64(r.IdleTimeout.Milliseconds()))
+	b = appendString(b, r.UserID)
+	b = binary.AppendUvarint(b, uint64(len(r.Metadata)))
+	keys := make([]string, 0, len(r.Metadata))
+	for k := range r.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if code := keyCode(k); code != 0 {
+			b = append(b, code)
+		} else {
+			b = append(b, 0)
+			b = appendString(b, k)
+		}
+		b = appendString(b, r.Metadata[k])
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func decode(id string, b []byte) (*sessiondb.Record, error) {
+	if len(b) < 7 || b[0] != formatVersion {
+		return nil, errCorrupt
+	}
+	d := decoder{b: b[7:]}
+	c := int64(b[1])<<40 | int64(b[2])<<32 | int64(b[3])<<24 | int64(b[4])<<16 | int64(b[5])<<8 | int64(b[6])
+	r := &sessiondb.Record{ID: id, CreatedAt: time.UnixMilli(c).UTC()}
+	r.ExpiresAt = time.UnixMilli(c + int64(d.uvarint())).UTC()
+	r.LastSeenAt = time.UnixMilli(c + int64(d.uvarint())).UTC()
+	r.TTL = time.Duration(d.uvarint()) * time.Millisecond
+	r.IdleTimeout = time.Duration(d.uvarint()) * time.Millisecond
+	r.UserID = d.string()
+	if n := d.uvarint(); n > 0 && d.err == nil {
+		if n > uint64(len(d.b)) {
+			return nil, errCorrupt
+		}
+		r.Metadata = make(map[string]string, n)
+		for range n {
+			var k string
+			switch code := d.byte(); {
+			case code == 0:
+				k = d.string()
+			case int(code) < len(commonKeys):
+				k = commonKeys[code]
+			default:
+				d.err = errCorrupt
+			}
+			v := d.string()
+			if d.err != nil {
+				break
+			}
+			r.Metadata[k] = v
+		}
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return nil, errCorrupt
+	}
+	return r, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.err = errCorrupt
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}

@@ -1,0 +1,37 @@
+#!lua flags=allow-oom
+-- Removes one session if it is unchanged since it was read. Only deletes, so
+-- it runs when Redis is out of memory.
+-- KEYS: 1 session, 2 user index, 3 h
+-- ARGV: 1 now, 2 expected value, 3 id hash, 4 sub
+-- Returns 1 invalidated, 0 not found (an expired entry is removed as cleanup
+-- would), -1 changed meanwhile.
+local sess, uidx, h, member = KEYS[1], KEYS[2], KEYS[3], ARGV[3]
+local d = drained(h, ARGV[4])
+local now = math.max(tonumber(ARGV[1]), d)
+
+local v = redis.call('GET', sess)
+if v and v ~= ARGV[2] then
+  return -1
+end
+local score = redis.call('ZSCORE', uidx, member)
+if not v and not score then
+  return 0
+end
+redis.call('DEL', sess)
+if not score then
+  return 0
+end
+score = tonumber(score)
+redis.call('ZREM', uidx, member)
+hincr(h, 'total', -1)
+if score <= d then
+  hincr(h, 'expired', -1)
+end
+if redis.call('EXISTS', uidx) == 0 then
+  hincr(h, 'users', -1)
+end
+if v and score > now then
+  hincr(h, 'invalidated', 1)
+  return 1
+end
+return 0

@@ -1,0 +1,541 @@
+// Package redisstore keeps sessions in Redis: standalone, Sentinel or Redis
+// Cluster (Redis 7.0 or newer). Every change that touches more than one key is
+// one Lua script; all keys of a user share a hash slot that can be found from
+// a token alone, so Validate is one GET, on a cluster too. The key layout is
+// described in docs/redis-layout.md.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiondb/sessiondb"
+)
+
+// DefaultPrefix starts every key the store writes.
+const DefaultPrefix = "sdb:"
+
+// DefaultTimeout bounds each call to Redis when the caller's context has no
+// deadline.
+const DefaultTimeout = 2 * time.Second
+
+// maintainBudget is how many users one maintenance script visits at most,
+// which keeps each call well under a millisecond of Redis time.
+const maintainBudget = 200
+
+// Options configure a Store. The zero value is valid.
+type Options struct {
+	// Prefix starts every key. Default "sdb:". It must not contain '{' or '}':
+	// the key's hash tag follows it.
+	Prefix string
+	// Timeout bounds each call when the context has no deadline. Default 2s.
+	Timeout time.Duration
+	// CacheTTL, when positive, serves Get from rueidis's client-side cache for
+	// up to that long. Redis invalidates the cached entry as soon as the
+	// session changes or is revoked (server-assisted tracking), so revocation
+	// is still seen at once; expiry and idle timeout are judged on every call.
+	// Default 0: off.
+	CacheTTL time.Duration
+}
+
+// Store is a sessiondb.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	keys     keys
+	timeout  time.Duration
+	cacheTTL time.Duration
+
+	mu      sync.Mutex
+	client  rueidis.Client // nil until connected, when opened with Open
+	connect func() (rueidis.Client, error)
+	lastTry time.Time
+	lastErr error
+	owned   bool // Close closes client
+	closed  bool
+}
+
+var _ sessiondb.Store = (*Store)(nil)
+
+// New returns a store that uses a client the caller already has. Close does
+// not close that client.
+func New(client rueidis.Client, opt Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: nil client")
+	}
+	s, err := newStore(opt)
+	if err != nil {
+		return nil, err
+	}
+	s.client = client
+	return s, nil
+}
+
+// Open returns a store with its own client, made from copt. It connects at
+// once when it can; when Redis is down it returns the store anyway, whose
+// calls fail with sessiondb.ErrUnavailable and which connects as soon as Redis
+// answers. Close closes the client.
+func Open(copt rueidis.ClientOption, opt Options) (*Store, error) {
+	s, err := newStore(opt)
+	if err != nil {
+		return nil, err
+	}
+	if copt.ConnWriteTimeout == 0 {
+		// Notice a server that stopped answering within the call timeout.
+		copt.ConnWriteTimeout = s.timeout
+	}
+	if copt.Dialer.Timeout == 0 {
+		copt.Dialer.Timeout = s.timeout
+	}
+	s.owned = true
+	s.connect = func() (rueidis.Client, error) { return rueidis.NewClient(copt) }
+	s.mu.Lock()
+	s.dialLocked()
+	s.mu.Unlock()
+	return s, nil
+}
+
+func newStore(opt Options) (*Store, error) {
+	if opt.Prefix == "" {
+		opt.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(opt.Prefix, "{}") {
+		return nil, fmt.Errorf("redisstore: key prefix %q must not contain '{' or '}'", opt.Prefix)
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = DefaultTimeout
+	}
+	return &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL}, nil
+}
+
+// reconnectEvery is how often a store opened while Redis was down tries again.
+const reconnectEvery = 500 * time.Millisecond
+
+func (s *Store) dialLocked() {
+	s.lastTry = time.Now()
+	c, err := s.connect()
+	if err != nil {
+		s.lastErr = err
+		return
+	}
+	s.client, s.lastErr = c, nil
+}
+
+// get returns the client, connecting first if the store has none yet.
+func (s *Store) get() (rueidis.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, sessiondb.ErrClosed
+	}
+	if s.client == nil && time.Since(s.lastTry) >= reconnectEvery {
+		s.dialLocked()
+	}
+	if s.client == nil {
+		return nil, fmt.Errorf("%w: %v", sessiondb.ErrUnavailable, s.lastErr)
+	}
+	return s.client, nil
+}
+
+// Client returns the store's client, or an error when it is not connected.
+func (s *Store) Client() (rueidis.Client, error) { return s.get() }
+
+// Prefix returns the key prefix.
+func (s *Store) Prefix() string { return s.keys.prefix }
+
+func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// Close implements sessiondb.Store. It closes the client only if Open made it.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.owned && s.client != nil {
+		s.client.Close()
+	}
+	return nil
+}
+
+// Ping implements sessiondb.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	c, err := s.get()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return wrap(c.Do(ctx, c.B().Ping().Build()).Error())
+}
+
+// Insert implements sessiondb.Store.
+func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb.Limit, now time.Time) (int, error) {
+	shard := sessiondb.UserShard(rec.UserID)
+	if b, err := sessiondb.ParseID(rec.ID); err != nil || b != shard.Bucket {
+		return 0, fmt.Errorf("redisstore: id %q does not belong to the user's bucket", rec.ID)
+	}
+	c, err := s.get()
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	policy := lim.Policy
+	if policy == "" {
+		policy = sessiondb.PolicyEvictOldest
+	}
+	n, err := insertScript.Exec(ctx, c,
+		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
+		[]string{ms(now), sessiondb.IDHash(rec.ID), string(encode(rec)), ms(rec.EffectiveExpiry()),
+			strconv.Itoa(lim.Max), string(policy), rec.UserID, subName(shard.Sub), s.keys.sessionPrefix(shard.Bucket)},
+	).AsInt64()
+	if err != nil {
+		return 0, wrap(err)
+	}
+	return int(n), nil
+}
+
+// Get implements sessiondb.Store. It is one GET (or a client-side cache hit).
+func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.Record, error) {
+	c, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var res rueidis.RedisResult
+	if s.cacheTTL > 0 {
+		res = c.DoCache(ctx, c.B().Get().Key(s.keys.session(id)).Cache(), s.cacheTTL)
+	} else {
+		res = c.Do(ctx, c.B().Get().Key(s.keys.session(id)).Build())
+	}
+	b, err := res.AsBytes()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	rec, err := decode(id, b)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Live(now) {
+		return nil, sessiondb.ErrNotFound
+	}
+	return rec, nil
+}
+
+// Replace implements sessiondb.Store.
+func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now time.Time) error {
+	if rec.UserID != old.UserID || rec.ID[:3] != old.ID[:3] {
+		return errors.New("redisstore: replace must keep the user")
+	}
+	c, err := s.get()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	shard := sessiondb.UserShard(rec.UserID)
+	n, err := replaceScript.Exec(ctx, c,
+		[]string{s.keys.session(old.ID), s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
+		[]string{ms(now), string(encode(old)), sessiondb.IDHash(old.ID), sessiondb.IDHash(rec.ID), string(encode(rec)),
+			ms(rec.EffectiveExpiry()), rec.UserID, subName(shard.Sub)},
+	).AsInt64()
+	if err != nil {
+		return wrap(err)
+	}
+	switch n {
+	case 1:
+		return nil
+	case -1:
+		return sessiondb.ErrConflict
+	case -2:
+		return sessiondb.ErrExists
+	}
+	return sessiondb.ErrNotFound
+}
+
+// Delete implements sessiondb.Store: a GET to learn the user, then a script
+// that deletes only if the session did not change in between.
+func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiondb.Record, error) {
+	c, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	key := s.keys.session(id)
+	for attempt := 0; ; attempt++ {
+		b, err := c.Do(ctx, c.B().Get().Key(key).Build()).AsBytes()
+		if err != nil {
+			return nil, wrap(err)
+		}
+		rec, err := decode(id, b)
+		if err != nil {
+			return nil, err
+		}
+		shard := sessiondb.UserShard(rec.UserID)
+		n, err := deleteScript.Exec(ctx, c,
+			[]string{key, s.keys.user(shard, rec.UserID), s.keys.counters(shard.Bucket)},
+			[]string{ms(now), string(b), sessiondb.IDHash(id), subName(shard.Sub)},
+		).AsInt64()
+		if err != nil {
+			return nil, wrap(err)
+		}
+		switch {
+		case n == 1:
+			return rec, nil
+		case n == -1 && attempt < 10:
+			continue // touched meanwhile: read again
+		case n == -1:
+			return nil, sessiondb.ErrConflict
+		}
+		return nil, sessiondb.ErrNotFound
+	}
+}
+
+// ListUser implements sessiondb.Store: one script call.
+func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]*sessiondb.Record, error) {
+	c, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	shard := sessiondb.UserShard(userID)
+	vals, err := listScript.Exec(ctx, c,
+		[]string{s.keys.user(shard, userID)},
+		[]string{ms(now), s.keys.sessionPrefix(shard.Bucket)},
+	).AsStrSlice()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]*sessiondb.Record, 0, len(vals)/2)
+	tag := shard.Tag()
+	for i := 0; i+1 < len(vals); i += 2 {
+		rec, err := decode(tag+vals[i], []byte(vals[i+1]))
+		if err != nil {
+			return nil, err
+		}
+		if rec.Live(now) {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
+
+// DeleteUser implements sessiondb.Store: one script call.
+func (s *Store) DeleteUser(ctx context.Context, userID, except string, now time.Time) (int, error) {
+	c, err := s.get()
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	shard := sessiondb.UserShard(userID)
+	keep := ""
+	if except != "" && except[:3] == shard.Tag() {
+		keep = sessiondb.IDHash(except)
+	}
+	n, err := deleteUserScript.Exec(ctx, c,
+		[]string{s.keys.user(shard, userID), s.keys.counters(shard.Bucket)},
+		[]string{ms(now), keep, s.keys.sessionPrefix(shard.Bucket), subName(shard.Sub)},
+	).AsInt64()
+	if err != nil {
+		return 0, wrap(err)
+	}
+	return int(n), nil
+}
+
+// Cleanup implements sessiondb.Store: every bucket, in bounded script calls.
+func (s *Store) Cleanup(ctx context.Context, now time.Time) (int, error) {
+	removed := 0
+	err := s.maintain(ctx, now, "cleanup", func(r maintainResult) { removed += r.removed })
+	return removed, err
+}
+
+// Stats implements sessiondb.Store. It visits every bucket once (more when
+// many expirations are due) and reads Redis's memory figures.
+func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats, error) {
+	var st sessiondb.StoreStats
+	err := s.maintain(ctx, now, "stats", func(r maintainResult) {
+		st.Total += r.counters["total"]
+		st.Expired += r.counters["expired"]
+		st.Users += r.counters["users"]
+		st.Created += r.counters["created"]
+		st.Invalidated += r.counters["invalidated"]
+		st.Evicted += r.counters["evicted"]
+	})
+	if err != nil {
+		return st, err
+	}
+	st.MemoryUsed, st.MemoryMax, err = s.memory(ctx)
+	return st, err
+}
+
+type maintainResult struct {
+	more     bool
+	removed  int
+	counters map[string]int64
+}
+
+// maintain runs maintain.lua over every bucket, pipelined, until no bucket
+// reports more work. done sees each bucket's final call.
+func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done func(maintainResult)) error {
+	c, err := s.get()
+	if err != nil {
+		return err
+	}
+	pending := make([]int, sessiondb.Buckets)
+	for b := range pending {
+		pending[b] = b
+	}
+	const batch = 64
+	for len(pending) > 0 {
+		if err := ctx.Err(); err != nil {
+			return wrap(err)
+		}
+		var again []int
+		for start := 0; start < len(pending); start += batch {
+			part := pending[start:min(start+batch, len(pending))]
+			execs := make([]rueidis.LuaExec, len(part))
+			for i, b := range part {
+				execs[i] = s.maintainExec(b, now, mode)
+			}
+			cctx, cancel := s.ctx(ctx)
+			results := maintainScript.ExecMulti(cctx, c, execs...)
+			cancel()
+			for i, res := range results {
+				r, err := parseMaintain(res)
+				if err != nil {
+					return err
+				}
+				if r.more {
+					again = append(again, part[i])
+					if mode == "cleanup" {
+						done(maintainResult{removed: r.removed})
+					}
+					continue
+				}
+				done(r)
+			}
+		}
+		pending = again
+	}
+	return nil
+}
+
+func (s *Store) maintainExec(b int, now time.Time, mode string) rueidis.LuaExec {
+	ks := make([]string, 0, 1+2*sessiondb.SubBuckets)
+	ks = append(ks, s.keys.counters(b))
+	for sub := range sessiondb.SubBuckets {
+		ks = append(ks, s.keys.queue(b, sub))
+	}
+	for sub := range sessiondb.SubBuckets {
+		ks = append(ks, s.keys.cleanup(b, sub))
+	}
+	return rueidis.LuaExec{Keys: ks, Args: []string{
+		ms(now), mode, strconv.Itoa(maintainBudget), s.keys.userPrefix(b), s.keys.sessionPrefix(b),
+	}}
+}
+
+func parseMaintain(res rueidis.RedisResult) (maintainResult, error) {
+	arr, err := res.ToArray()
+	if err != nil {
+		return maintainResult{}, wrap(err)
+	}
+	if len(arr) != 3 {
+		return maintainResult{}, errors.New("redisstore: unexpected maintenance reply")
+	}
+	more, err1 := arr[0].AsInt64()
+	removed, err2 := arr[1].AsInt64()
+	kv, err3 := arr[2].AsStrSlice()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return maintainResult{}, wrap(err)
+	}
+	r := maintainResult{more: more == 1, removed: int(removed), counters: make(map[string]int64, len(kv)/2)}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v, _ := strconv.ParseInt(kv[i+1], 10, 64)
+		r.counters[kv[i]] = v
+	}
+	return r, nil
+}
+
+// memory returns used_memory and maxmemory, summed over the primaries.
+func (s *Store) memory(ctx context.Context) (used, limit int64, err error) {
+	c, err := s.get()
+	if err != nil {
+		return 0, 0, err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	nodes := c.Nodes()
+	for _, n := range nodes {
+		info, err := n.Do(ctx, n.B().Info().Section("memory").Section("replication").Build()).ToString()
+		if err != nil {
+			return 0, 0, wrap(err)
+		}
+		f := parseInfo(info)
+		if len(nodes) > 1 && f["role"] != "master" {
+			continue
+		}
+		u, _ := strconv.ParseInt(f["used_memory"], 10, 64)
+		m, _ := strconv.ParseInt(f["maxmemory"], 10, 64)
+		used += u
+		limit += m
+	}
+	return used, limit, nil
+}
+
+func parseInfo(info string) map[string]string {
+	f := make(map[string]string)
+	for line := range strings.SplitSeq(info, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			f[k] = v
+		}
+	}
+	return f
+}
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// wrap maps Redis and network errors onto the sessiondb sentinels.
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if rueidis.IsRedisNil(err) {
+		return sessiondb.ErrNotFound
+	}
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		msg := re.Error()
+		code, _, _ := strings.Cut(msg, " ")
+		switch code {
+		case "LIMIT":
+			return sessiondb.ErrSessionLimit
+		case "EXISTS":
+			return sessiondb.ErrExists
+		case "OOM":
+			return fmt.Errorf("%w: %s", sessiondb.ErrStoreFull, msg)
+		case "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "MOVED", "ASK":
+			return fmt.Errorf("%w: %s", sessiondb.ErrUnavailable, msg)
+		}
+		return fmt.Errorf("redisstore: %s", msg)
+	}
+	if errors.Is(err, sessiondb.ErrClosed) || errors.Is(err, rueidis.ErrClosing) {
+		return sessiondb.ErrClosed
+	}
+	// Network errors, timeouts and cancellations: the store did not answer.
+	return fmt.Errorf("%w: %w", sessiondb.ErrUnavailable, err)
+}

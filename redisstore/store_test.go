@@ -1,0 +1,52 @@
+package redisstore_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/redistest"
+	"github.com/sessiondb/sessiondb/redisstore"
+	"github.com/sessiondb/sessiondb/storetest"
+)
+
+var prefixes atomic.Int64
+
+// newClient connects to addrs and closes the client when the test ends.
+func newClient(tb testing.TB, addrs ...string) rueidis.Client {
+	tb.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs})
+	if err != nil {
+		tb.Fatalf("rueidis.NewClient: %v", err)
+	}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+// storeMaker returns stores over one client, each with a key prefix of its
+// own, so tests share a server without seeing each other's keys.
+func storeMaker(c rueidis.Client) func(testing.TB) sessiondb.Store {
+	return func(tb testing.TB) sessiondb.Store {
+		s, err := redisstore.New(c, redisstore.Options{Prefix: fmt.Sprintf("t%d:", prefixes.Add(1))})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return s
+	}
+}
+
+func TestConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	storetest.Run(t, storeMaker(newClient(t, srv.Addr())))
+}
+
+func TestConformanceCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test skipped in -short mode")
+	}
+	cl := redistest.StartCluster(t, 3)
+	storetest.Run(t, storeMaker(newClient(t, cl.Addrs()...)))
+}
