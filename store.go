@@ -97,6 +97,18 @@ type Store interface {
 	// with the number of sessions.
 	Stats(ctx context.Context, now time.Time) (StoreStats, error)
 
+	// Walk calls fn with every live record, in no particular order, holding
+	// only a batch of records in memory at a time. It stops at fn's first
+	// error and returns it. Records changed during the walk may be seen in
+	// either version, or not at all if they are created or removed meanwhile.
+	Walk(ctx context.Context, now time.Time, fn func(*Record) error) error
+
+	// Restore adds a record from a backup unless its id is already present,
+	// indexing it under its user. It enforces no limit and counts no
+	// creation. It reports whether it added the record; a record expired at
+	// now is skipped (false, nil).
+	Restore(ctx context.Context, rec *Record, now time.Time) (bool, error)
+
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 

@@ -286,6 +286,46 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats,
 	}, nil
 }
 
+// Walk implements sessiondb.Store. It copies the live records under the lock
+// and calls fn without holding it.
+func (s *Store) Walk(ctx context.Context, now time.Time, fn func(*sessiondb.Record) error) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	var recs []*sessiondb.Record
+	for _, e := range s.byID {
+		if now.Before(e.exp) {
+			recs = append(recs, e.rec.Clone())
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range recs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Restore implements sessiondb.Store.
+func (s *Store) Restore(ctx context.Context, rec *sessiondb.Record, now time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if err := s.lock(); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.byID[rec.ID]; ok || !rec.Live(now) {
+		return false, nil
+	}
+	s.add(rec)
+	return true, nil
+}
+
 // Ping implements sessiondb.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

@@ -27,16 +27,7 @@ func (s *Store) CheckConsistency(ctx context.Context, now time.Time) error {
 	want := make(map[int]*bucketState)
 	indexed := make(map[string]bool) // session keys named by an index
 	var sessions []string
-	nodes := c.Nodes()
-	for _, node := range nodes {
-		if len(nodes) > 1 {
-			role, err := node.Do(ctx, node.B().Role().Build()).ToArray()
-			if err == nil && len(role) > 0 {
-				if r, _ := role[0].ToString(); r != "master" {
-					continue
-				}
-			}
-		}
+	err = s.eachPrimary(ctx, c, func(node rueidis.Client) error {
 		var cursor uint64
 		for {
 			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(s.keys.prefix+"*").Count(1000).Build()).AsScanEntry()
@@ -72,9 +63,12 @@ func (s *Store) CheckConsistency(ctx context.Context, now time.Time) error {
 				}
 			}
 			if cursor = e.Cursor; cursor == 0 {
-				break
+				return nil
 			}
 		}
+	})
+	if err != nil {
+		return err
 	}
 	for _, k := range sessions {
 		if !indexed[k] {

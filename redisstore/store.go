@@ -182,6 +182,19 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Insert implements sessiondb.Store.
 func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb.Limit, now time.Time) (int, error) {
+	return s.insert(ctx, rec, lim, now, "create")
+}
+
+// Restore implements sessiondb.Store.
+func (s *Store) Restore(ctx context.Context, rec *sessiondb.Record, now time.Time) (bool, error) {
+	if !rec.Live(now) {
+		return false, nil
+	}
+	n, err := s.insert(ctx, rec, sessiondb.Limit{}, now, "restore")
+	return n >= 0 && err == nil, err
+}
+
+func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb.Limit, now time.Time, mode string) (int, error) {
 	shard := sessiondb.UserShard(rec.UserID)
 	if b, err := sessiondb.ParseID(rec.ID); err != nil || b != shard.Bucket {
 		return 0, fmt.Errorf("redisstore: id %q does not belong to the user's bucket", rec.ID)
@@ -199,7 +212,7 @@ func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	n, err := insertScript.Exec(ctx, c,
 		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
 		[]string{ms(now), sessiondb.IDHash(rec.ID), string(encode(rec)), ms(rec.EffectiveExpiry()),
-			strconv.Itoa(lim.Max), string(policy), rec.UserID, subName(shard.Sub), s.keys.sessionPrefix(shard.Bucket)},
+			strconv.Itoa(lim.Max), string(policy), rec.UserID, subName(shard.Sub), s.keys.sessionPrefix(shard.Bucket), mode},
 	).AsInt64()
 	if err != nil {
 		return 0, wrap(err)
@@ -358,6 +371,91 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, now time.
 	return int(n), nil
 }
 
+// Walk implements sessiondb.Store: a SCAN over the session keys of every
+// primary, reading each page's values with one pipelined batch of GETs.
+func (s *Store) Walk(ctx context.Context, now time.Time, fn func(*sessiondb.Record) error) error {
+	c, err := s.get()
+	if err != nil {
+		return err
+	}
+	pattern := globEscape(s.keys.prefix) + "{???}s*"
+	return s.eachPrimary(ctx, c, func(node rueidis.Client) error {
+		var cursor uint64
+		for {
+			cctx, cancel := s.ctx(ctx)
+			e, err := node.Do(cctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(500).Build()).AsScanEntry()
+			if err != nil {
+				cancel()
+				return wrap(err)
+			}
+			gets := make(rueidis.Commands, len(e.Elements))
+			for i, k := range e.Elements {
+				gets[i] = c.B().Get().Key(k).Build()
+			}
+			results := c.DoMulti(cctx, gets...)
+			cancel()
+			for i, res := range results {
+				b, err := res.AsBytes()
+				if rueidis.IsRedisNil(err) {
+					continue // expired or removed since the scan
+				}
+				if err != nil {
+					return wrap(err)
+				}
+				k := e.Elements[i]
+				tagEnd := len(s.keys.prefix) + 4
+				rec, err := decode(k[len(s.keys.prefix)+1:tagEnd]+k[tagEnd+2:], b)
+				if err != nil {
+					return fmt.Errorf("%w (key %q)", err, k)
+				}
+				if !rec.Live(now) {
+					continue
+				}
+				if err := fn(rec); err != nil {
+					return err
+				}
+			}
+			if cursor = e.Cursor; cursor == 0 {
+				return nil
+			}
+		}
+	})
+}
+
+// eachPrimary calls fn with a client for each primary node (the one node of
+// a standalone or Sentinel setup).
+func (s *Store) eachPrimary(ctx context.Context, c rueidis.Client, fn func(rueidis.Client) error) error {
+	nodes := c.Nodes()
+	for _, node := range nodes {
+		if len(nodes) > 1 {
+			cctx, cancel := s.ctx(ctx)
+			role, err := node.Do(cctx, node.B().Role().Build()).ToArray()
+			cancel()
+			if err != nil {
+				return wrap(err)
+			}
+			if r, _ := role[0].ToString(); r != "master" {
+				continue
+			}
+		}
+		if err := fn(node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // Cleanup implements sessiondb.Store: every bucket, in bounded script calls.
 func (s *Store) Cleanup(ctx context.Context, now time.Time) (int, error) {
 	removed := 0
@@ -478,24 +576,21 @@ func (s *Store) memory(ctx context.Context) (used, limit int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	nodes := c.Nodes()
-	for _, n := range nodes {
-		info, err := n.Do(ctx, n.B().Info().Section("memory").Section("replication").Build()).ToString()
+	err = s.eachPrimary(ctx, c, func(node rueidis.Client) error {
+		cctx, cancel := s.ctx(ctx)
+		defer cancel()
+		info, err := node.Do(cctx, node.B().Info().Section("memory").Build()).ToString()
 		if err != nil {
-			return 0, 0, wrap(err)
+			return wrap(err)
 		}
 		f := parseInfo(info)
-		if len(nodes) > 1 && f["role"] != "master" {
-			continue
-		}
 		u, _ := strconv.ParseInt(f["used_memory"], 10, 64)
 		m, _ := strconv.ParseInt(f["maxmemory"], 10, 64)
 		used += u
 		limit += m
-	}
-	return used, limit, nil
+		return nil
+	})
+	return used, limit, err
 }
 
 func parseInfo(info string) map[string]string {

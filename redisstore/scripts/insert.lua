@@ -2,14 +2,24 @@
 -- Adds a session and enforces the per-user limit, atomically.
 -- KEYS: 1 session, 2 user index, 3 q<sub>, 4 h
 -- ARGV: 1 now, 2 id hash, 3 value, 4 expiry (ms), 5 limit (0: none),
---       6 policy (evict-oldest|reject), 7 user id, 8 sub, 9 session key prefix
--- Returns the number of evicted sessions, or an error: EXISTS, LIMIT, CLOCK.
+--       6 policy (evict-oldest|reject), 7 user id, 8 sub, 9 session key prefix,
+--       10 mode: 'create', or 'restore' (from a backup: no limit, not counted
+--       as created, an existing id is skipped)
+-- Returns the number of evicted sessions (-1: restore skipped an existing
+-- id), or an error: EXISTS, LIMIT, CLOCK.
 -- Under OOM Redis refuses the whole script before it runs: nothing changes.
 local sess, uidx, q, h = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local member, value, exp = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local limit, policy, user, sub, sprefix = tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local restore = ARGV[10] == 'restore'
+if restore then
+  limit = 0
+end
 
 if redis.call('EXISTS', sess) == 1 or redis.call('ZSCORE', uidx, member) then
+  if restore then
+    return -1
+  end
   return redis.error_reply('EXISTS session id taken')
 end
 local d = drained(h, sub)
@@ -67,7 +77,9 @@ redis.call('ZADD', uidx, exp, member)
 redis.call('ZADD', q, 'LT', exp, user)
 hincr(h, 'total', total)
 hincr(h, 'expired', expired)
-hincr(h, 'created', 1)
+if not restore then
+  hincr(h, 'created', 1)
+end
 if had == 0 then
   hincr(h, 'users', 1)
 end
