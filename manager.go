@@ -35,8 +35,8 @@ func (m *Manager) Options() Options { return m.opt }
 // Store returns the manager's store.
 func (m *Manager) Store() Store { return m.store }
 
-// now returns the clock's time at the millisecond precision stores keep.
-func (m *Manager) now() time.Time { return m.opt.Clock().UTC().Truncate(time.Millisecond) }
+// now returns the clock's time at the microsecond precision stores keep.
+func (m *Manager) now() time.Time { return m.opt.Clock().UTC().Truncate(time.Microsecond) }
 
 func (m *Manager) limit() Limit {
 	return Limit{Max: m.opt.MaxSessionsPerUser, Policy: m.opt.LimitPolicy}

@@ -38,7 +38,7 @@ func (r *Record) Clone() *Record {
 	return &c
 }
 
-// Equal reports whether two records hold the same data, at millisecond precision.
+// Equal reports whether two records hold the same data.
 func (r *Record) Equal(o *Record) bool {
 	return r.ID == o.ID && r.UserID == o.UserID &&
 		r.CreatedAt.Equal(o.CreatedAt) && r.ExpiresAt.Equal(o.ExpiresAt) &&

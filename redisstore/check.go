@@ -131,8 +131,8 @@ func (s *Store) checkUser(ctx context.Context, c rueidis.Client, b int, user str
 		if err != nil {
 			return err
 		}
-		if rec.UserID != user || rec.EffectiveExpiry().UnixMilli() != score {
-			return fmt.Errorf("session %s: user %q expiry %d, index says %q, %d", e.Member, rec.UserID, rec.EffectiveExpiry().UnixMilli(), user, score)
+		if rec.UserID != user || expiryMillis(rec.EffectiveExpiry()) != score {
+			return fmt.Errorf("session %s: user %q expiry %d, index says %q, %d", e.Member, rec.UserID, expiryMillis(rec.EffectiveExpiry()), user, score)
 		}
 	}
 	if minUndrained >= 0 {

@@ -14,9 +14,11 @@ import (
 // allocation class (see docs/redis-layout.md):
 //
 //	byte 0      format version (1)
-//	bytes 1..6  CreatedAt, Unix milliseconds, big-endian (read by insert.lua)
-//	uvarint     ExpiresAt - CreatedAt, ms
-//	uvarint     LastSeenAt - CreatedAt, ms
+//	bytes 1..7  CreatedAt, Unix microseconds, big-endian (read by insert.lua
+//	            to find the oldest session; microseconds order logins made
+//	            within one millisecond)
+//	uvarint     ExpiresAt - CreatedAt, µs
+//	uvarint     LastSeenAt - CreatedAt, µs
 //	uvarint     TTL, ms
 //	uvarint     IdleTimeout, ms
 //	uvarint+    UserID (length, then bytes)
@@ -35,6 +37,9 @@ var commonKeys = []string{1: "ip", 2: "user_agent", 3: "device", 4: "location", 
 
 var errCorrupt = errors.New("redisstore: corrupt session value")
 
+// maxMicros bounds every time field: 2^52 µs is about 142 years.
+const maxMicros = 1 << 52
+
 func keyCode(k string) byte {
 	for i := 1; i < len(commonKeys); i++ {
 		if commonKeys[i] == k {
@@ -45,16 +50,16 @@ func keyCode(k string) byte {
 }
 
 func encode(r *sessiondb.Record) []byte {
-	n := 7 + 5*binary.MaxVarintLen64 + len(r.UserID) + binary.MaxVarintLen64
+	n := 8 + 5*binary.MaxVarintLen64 + len(r.UserID) + binary.MaxVarintLen64
 	for k, v := range r.Metadata {
 		n += 1 + 2*binary.MaxVarintLen64 + len(k) + len(v)
 	}
-	b := make([]byte, 7, n)
+	b := make([]byte, 8, n)
 	b[0] = formatVersion
-	c := r.CreatedAt.UnixMilli()
-	b[1], b[2], b[3], b[4], b[5], b[6] = byte(c>>40), byte(c>>32), byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
-	b = binary.AppendUvarint(b, uint64(r.ExpiresAt.UnixMilli()-c))
-	b = binary.AppendUvarint(b, uint64(r.LastSeenAt.UnixMilli()-c))
+	c := r.CreatedAt.UnixMicro()
+	b[1], b[2], b[3], b[4], b[5], b[6], b[7] = byte(c>>48), byte(c>>40), byte(c>>32), byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
+	b = binary.AppendUvarint(b, uint64(r.ExpiresAt.UnixMicro()-c))
+	b = binary.AppendUvarint(b, uint64(r.LastSeenAt.UnixMicro()-c))
 	b = binary.AppendUvarint(b, uint64(r.TTL.Milliseconds()))
 	b = binary.AppendUvarint(b, uint64(r.IdleTimeout.Milliseconds()))
 	b = appendString(b, r.UserID)
@@ -82,16 +87,20 @@ func appendString(b []byte, s string) []byte {
 }
 
 func decode(id string, b []byte) (*sessiondb.Record, error) {
-	if len(b) < 7 || b[0] != formatVersion {
+	if len(b) < 8 || b[0] != formatVersion {
 		return nil, errCorrupt
 	}
-	d := decoder{b: b[7:]}
-	c := int64(b[1])<<40 | int64(b[2])<<32 | int64(b[3])<<24 | int64(b[4])<<16 | int64(b[5])<<8 | int64(b[6])
-	r := &sessiondb.Record{ID: id, CreatedAt: time.UnixMilli(c).UTC()}
-	r.ExpiresAt = time.UnixMilli(c + int64(d.uvarint())).UTC()
-	r.LastSeenAt = time.UnixMilli(c + int64(d.uvarint())).UTC()
-	r.TTL = time.Duration(d.uvarint()) * time.Millisecond
-	r.IdleTimeout = time.Duration(d.uvarint()) * time.Millisecond
+	d := decoder{b: b[8:]}
+	c := int64(b[1])<<48 | int64(b[2])<<40 | int64(b[3])<<32 | int64(b[4])<<24 | int64(b[5])<<16 | int64(b[6])<<8 | int64(b[7])
+	exp, seen, ttl, idle := d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint()
+	if c >= maxMicros || exp >= maxMicros || seen >= maxMicros || ttl >= maxMicros/1000 || idle >= maxMicros/1000 {
+		return nil, errCorrupt // no real session is this far from 1970
+	}
+	r := &sessiondb.Record{ID: id, CreatedAt: time.UnixMicro(c).UTC()}
+	r.ExpiresAt = time.UnixMicro(c + int64(exp)).UTC()
+	r.LastSeenAt = time.UnixMicro(c + int64(seen)).UTC()
+	r.TTL = time.Duration(ttl) * time.Millisecond
+	r.IdleTimeout = time.Duration(idle) * time.Millisecond
 	r.UserID = d.string()
 	if n := d.uvarint(); n > 0 && d.err == nil {
 		if n > uint64(len(d.b)) {

@@ -50,6 +50,7 @@ type Store struct {
 	keys     keys
 	timeout  time.Duration
 	cacheTTL time.Duration
+	budget   int // users one maintenance call visits
 
 	mu      sync.Mutex
 	client  rueidis.Client // nil until connected, when opened with Open
@@ -110,7 +111,7 @@ func newStore(opt Options) (*Store, error) {
 	if opt.Timeout <= 0 {
 		opt.Timeout = DefaultTimeout
 	}
-	return &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL}, nil
+	return &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL, budget: maintainBudget}, nil
 }
 
 // reconnectEvery is how often a store opened while Redis was down tries again.
@@ -211,7 +212,7 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	}
 	n, err := insertScript.Exec(ctx, c,
 		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
-		[]string{ms(now), sessiondb.IDHash(rec.ID), string(encode(rec)), ms(rec.EffectiveExpiry()),
+		[]string{ms(now), sessiondb.IDHash(rec.ID), string(encode(rec)), msCeil(rec.EffectiveExpiry()),
 			strconv.Itoa(lim.Max), string(policy), rec.UserID, subName(shard.Sub), s.keys.sessionPrefix(shard.Bucket), mode},
 	).AsInt64()
 	if err != nil {
@@ -263,7 +264,7 @@ func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now tim
 	n, err := replaceScript.Exec(ctx, c,
 		[]string{s.keys.session(old.ID), s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
 		[]string{ms(now), string(encode(old)), sessiondb.IDHash(old.ID), sessiondb.IDHash(rec.ID), string(encode(rec)),
-			ms(rec.EffectiveExpiry()), rec.UserID, subName(shard.Sub)},
+			msCeil(rec.EffectiveExpiry()), rec.UserID, subName(shard.Sub)},
 	).AsInt64()
 	if err != nil {
 		return wrap(err)
@@ -544,7 +545,7 @@ func (s *Store) maintainExec(b int, now time.Time, mode string) rueidis.LuaExec 
 		ks = append(ks, s.keys.cleanup(b, sub))
 	}
 	return rueidis.LuaExec{Keys: ks, Args: []string{
-		ms(now), mode, strconv.Itoa(maintainBudget), s.keys.userPrefix(b), s.keys.sessionPrefix(b),
+		ms(now), mode, strconv.Itoa(s.budget), s.keys.userPrefix(b), s.keys.sessionPrefix(b),
 	}}
 }
 
@@ -603,7 +604,21 @@ func parseInfo(info string) map[string]string {
 	return f
 }
 
+// ms formats a time as Unix milliseconds, rounded down: scripts compare
+// "now" with index scores in milliseconds.
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// msCeil formats an expiry as Unix milliseconds, rounded up, so that an
+// index entry never counts as expired while its session is still live.
+func msCeil(t time.Time) string { return strconv.FormatInt(expiryMillis(t), 10) }
+
+func expiryMillis(t time.Time) int64 {
+	m := t.UnixMilli()
+	if time.UnixMilli(m).Before(t) {
+		m++
+	}
+	return m
+}
 
 // wrap maps Redis and network errors onto the sessiondb sentinels.
 func wrap(err error) error {

@@ -66,6 +66,7 @@ type Server struct {
 	Port int
 	Dir  string
 	args []string
+	conf string // a config file to pass first, for sentinels
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -86,6 +87,14 @@ func Start(tb testing.TB, extra ...string) *Server {
 	return s
 }
 
+// StartOnPort is Start on a given port (one taken from FreePort earlier).
+func StartOnPort(tb testing.TB, port int, extra ...string) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, bin: Binary(tb, "redis-server"), Port: port, Dir: tb.TempDir(), args: extra}
+	s.Restart()
+	return s
+}
+
 func newServer(tb testing.TB, extra ...string) *Server {
 	tb.Helper()
 	return &Server{tb: tb, bin: Binary(tb, "redis-server"), Port: FreePort(tb), Dir: tb.TempDir(), args: extra}
@@ -99,11 +108,15 @@ func (s *Server) Restart() {
 	if s.cmd != nil {
 		s.tb.Fatalf("redistest: server on port %d is already running", s.Port)
 	}
-	args := []string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.Dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no",
 		"--logfile", filepath.Join(s.Dir, "redis.log"),
-	}
+	)
 	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -56,7 +56,7 @@ if evict > 0 then
   local members = redis.call('ZRANGE', uidx, 0, -1)
   local cand = {}
   for i, m in ipairs(members) do
-    cand[i] = { created(redis.call('GETRANGE', sprefix .. m, 0, 6)), m }
+    cand[i] = { created(redis.call('GETRANGE', sprefix .. m, 0, 7)), m }
   end
   table.sort(cand, function(a, b)
     if a[1] ~= b[1] then

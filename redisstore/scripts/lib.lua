@@ -38,11 +38,12 @@ local function less(a, b)
   return #a < #b
 end
 
--- created(v): a session value's creation time, bytes 2..7 big-endian.
+-- created(v): a session value's creation time in microseconds, bytes 2..8
+-- big-endian (below 2^53, so exact in a Lua number).
 local function created(v)
   local t = 0
-  if v and #v >= 7 then
-    for i = 2, 7 do
+  if v and #v >= 8 then
+    for i = 2, 8 do
       t = t * 256 + string.byte(v, i)
     end
   end
