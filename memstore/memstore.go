@@ -113,6 +113,13 @@ func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	if _, ok := s.byID[rec.ID]; ok {
 		return 0, sessiondb.ErrExists
 	}
+	if lim.Max <= 0 {
+		// No limit to check: leave the user's expired entries to Cleanup
+		// rather than visit every session of a user who may have many.
+		s.add(rec)
+		s.created++
+		return 0, nil
+	}
 	var live []*entry
 	for _, e := range s.byUser[rec.UserID] {
 		if now.Before(e.exp) {
@@ -120,7 +127,7 @@ func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 		}
 	}
 	evict := 0
-	if lim.Max > 0 && len(live) >= lim.Max {
+	if len(live) >= lim.Max {
 		if lim.Policy == sessiondb.PolicyReject {
 			return 0, sessiondb.ErrSessionLimit
 		}

@@ -1,0 +1,34 @@
+// Package sessiondb manages user sessions for a login service: create a
+// session with a TTL and metadata, validate its token on every request,
+// refresh, rotate, invalidate, list and revoke a user's sessions, enforce a
+// per-user limit, clean up expired index entries and report statistics.
+//
+// # Tokens and ids
+//
+// [Manager.Create] and [Manager.Rotate] return a [Token]: "sdb_" and 51
+// base64url characters carrying 256 random bits, shown once. Stores never see
+// it: they keep the session under its id, a one-way hash of the token that is
+// safe to show, list and log. A copy of the stored data therefore cannot be
+// replayed as a login.
+//
+// # Stores
+//
+// A [Manager] keeps sessions in a [Store]: package memstore (in-process, the
+// default when no Redis is configured) or package redisstore (Redis
+// standalone, Sentinel or Cluster). Package config builds either from
+// environment variables. Every store passes the conformance suite in package
+// storetest.
+//
+// # Errors
+//
+// Methods return errors matching [ErrNotFound], [ErrSessionLimit],
+// [ErrInvalidArgument] (an [*InvalidArgumentError] naming the field),
+// [ErrUnavailable] and [ErrStoreFull]. Bad input never reaches the store.
+//
+// # Time
+//
+// A session ends at its [Record.EffectiveExpiry]: the absolute expiry, or,
+// with an idle timeout, last activity plus the timeout if that is earlier.
+// Validation writes the last-seen time back at most once per
+// [Options.TouchInterval], so the common case is a single read.
+package sessiondb

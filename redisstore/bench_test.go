@@ -1,0 +1,106 @@
+package redisstore
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/redistest"
+)
+
+func BenchmarkEncode(b *testing.B) {
+	r := sampleRecord()
+	b.ReportAllocs()
+	for b.Loop() {
+		encode(r)
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	r := sampleRecord()
+	v := encode(r)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decode(r.ID, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchManager(b *testing.B, opt Options) (*sessiondb.Manager, context.Context) {
+	srv := redistest.Start(b)
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	st, err := New(c, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := sessiondb.New(st, sessiondb.Options{MaxSessionsPerUser: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, context.Background()
+}
+
+var benchMeta = map[string]string{"ip": "203.0.113.195", "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:145.0) Gecko/20100101 Firefox/145.0"}
+
+// BenchmarkValidate runs validations in parallel against a local
+// redis-server: the figure includes the network round trip.
+func BenchmarkValidate(b *testing.B) {
+	m, ctx := benchManager(b, Options{})
+	s, err := m.Create(ctx, "user-0123456", time.Hour, benchMeta)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := string(s.Token)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := m.Validate(ctx, tok); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkValidateCached is BenchmarkValidate with client-side caching.
+func BenchmarkValidateCached(b *testing.B) {
+	m, ctx := benchManager(b, Options{CacheTTL: time.Minute})
+	s, err := m.Create(ctx, "user-0123456", time.Hour, benchMeta)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := string(s.Token)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := m.Validate(ctx, tok); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkCreate(b *testing.B) {
+	m, ctx := benchManager(b, Options{})
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := m.Create(ctx, "user-0123456", time.Hour, benchMeta); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
