@@ -109,8 +109,10 @@ func parseToken(token string) (bucket int, ok bool) {
 	if len(token) != tokenLen || token[:len(TokenPrefix)] != TokenPrefix {
 		return 0, false
 	}
+	var enc [tokenLen - len(TokenPrefix)]byte // on the stack: no allocation
+	copy(enc[:], token[len(TokenPrefix):])
 	var raw [tokenRawLen + 2]byte // room for the decoder's trailing partial group
-	n, err := b64.Decode(raw[:], []byte(token[len(TokenPrefix):]))
+	n, err := b64.Decode(raw[:], enc[:])
 	if err != nil || n != tokenRawLen {
 		return 0, false
 	}
@@ -125,11 +127,14 @@ func parseToken(token string) (bucket int, ok bool) {
 }
 
 func idFromValidToken(token string, bucket int) string {
-	sum := sha256.Sum256([]byte(token))
-	buf := make([]byte, idLen)
-	copy(buf, bucketTag(bucket))
+	var tb [tokenLen]byte
+	copy(tb[:], token)
+	sum := sha256.Sum256(tb[:])
+	const hexdigits = "0123456789abcdef"
+	var buf [idLen]byte
+	buf[0], buf[1], buf[2] = hexdigits[bucket>>8&0xf], hexdigits[bucket>>4&0xf], hexdigits[bucket&0xf]
 	b64.Encode(buf[3:], sum[:idHashBytes])
-	return string(buf)
+	return string(buf[:])
 }
 
 // ParseID checks the form of a session id and returns its bucket. It returns
@@ -142,8 +147,10 @@ func ParseID(id string) (bucket int, err error) {
 	if err != nil || b >= Buckets || id[:3] != bucketTag(int(b)) {
 		return 0, errMalformedID
 	}
+	var enc [idHashLen]byte
+	copy(enc[:], id[3:])
 	var raw [idHashBytes]byte
-	if n, err := b64.Decode(raw[:], []byte(id[3:])); err != nil || n != idHashBytes {
+	if n, err := b64.Decode(raw[:], enc[:]); err != nil || n != idHashBytes {
 		return 0, errMalformedID
 	}
 	return int(b), nil

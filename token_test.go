@@ -116,7 +116,8 @@ func TestUserShard(t *testing.T) {
 	if len(seen) < Buckets*9/10 {
 		t.Fatalf("20000 users fell in %d of %d buckets", len(seen), Buckets)
 	}
-	if UserShard("alice") != UserShard("alice") {
+	a, b := "alice", string([]byte("alice"))
+	if UserShard(a) != UserShard(b) {
 		t.Fatal("UserShard is not a function of the id")
 	}
 }

@@ -123,7 +123,7 @@ func (s *Store) checkUser(ctx context.Context, c rueidis.Client, b int, user str
 		if score <= now.UnixMilli() {
 			continue // expired: its key may be gone
 		}
-		v, err := c.Do(ctx, c.B().Get().Key(key).Build()).AsBytes()
+		v, err := c.Do(ctx, c.B().Get().Key(key).Build()).ToString()
 		if err != nil {
 			return fmt.Errorf("live index entry %s of user %q: %w", e.Member, user, wrap(err))
 		}

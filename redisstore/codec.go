@@ -86,7 +86,9 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func decode(id string, b []byte) (*sessiondb.Record, error) {
+// decode reads a value. Strings in the record share the value's memory, so
+// decoding allocates little more than the record and its metadata map.
+func decode(id string, b string) (*sessiondb.Record, error) {
 	if len(b) < 8 || b[0] != formatVersion {
 		return nil, errCorrupt
 	}
@@ -131,7 +133,7 @@ func decode(id string, b []byte) (*sessiondb.Record, error) {
 }
 
 type decoder struct {
-	b   []byte
+	b   string
 	err error
 }
 
@@ -139,13 +141,22 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errCorrupt
-		return 0
+	var x uint64
+	var s uint
+	for i := 0; i < len(d.b) && i < binary.MaxVarintLen64; i++ {
+		c := d.b[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflow
+			}
+			d.b = d.b[i+1:]
+			return x | uint64(c)<<s
+		}
+		x |= uint64(c&0x7f) << s
+		s += 7
 	}
-	d.b = d.b[n:]
-	return v
+	d.err = errCorrupt
+	return 0
 }
 
 func (d *decoder) byte() byte {
@@ -164,7 +175,7 @@ func (d *decoder) string() string {
 		d.err = errCorrupt
 		return ""
 	}
-	s := string(d.b[:n])
+	s := d.b[:n]
 	d.b = d.b[n:]
 	return s
 }

@@ -34,7 +34,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	recs = append(recs, r)
 	for _, want := range recs {
 		b := encode(want)
-		got, err := decode(want.ID, b)
+		got, err := decode(want.ID, string(b))
 		if err != nil {
 			t.Fatalf("decode(encode(%+v)): %v", want, err)
 		}
@@ -59,16 +59,16 @@ func TestCodecSize(t *testing.T) {
 func TestDecodeRejectsCorruption(t *testing.T) {
 	b := encode(sampleRecord())
 	for i := range len(b) {
-		if _, err := decode("x", b[:i]); err == nil {
+		if _, err := decode("x", string(b[:i])); err == nil {
 			t.Fatalf("decode of a %d-byte prefix succeeded", i)
 		}
 	}
 	bad := append([]byte{}, b...)
 	bad[0] = 9
-	if _, err := decode("x", bad); err == nil {
+	if _, err := decode("x", string(bad)); err == nil {
 		t.Fatal("decode accepted an unknown version")
 	}
-	if _, err := decode("x", append(b, 0)); err == nil {
+	if _, err := decode("x", string(append(b, 0))); err == nil {
 		t.Fatal("decode accepted trailing bytes")
 	}
 }
@@ -80,11 +80,11 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encode(r))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rec, err := decode("id", b)
+		rec, err := decode("id", string(b))
 		if err != nil {
 			return
 		}
-		if got, err := decode("id", encode(rec)); err != nil || !got.Equal(rec) {
+		if got, err := decode("id", string(encode(rec))); err != nil || !got.Equal(rec) {
 			t.Fatalf("re-encoding a decoded value does not round-trip: %v", err)
 		}
 	})

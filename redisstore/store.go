@@ -22,8 +22,7 @@ import (
 // DefaultPrefix starts every key the store writes.
 const DefaultPrefix = "sdb:"
 
-// DefaultTimeout bounds each call to Redis when the caller's context has no
-// deadline.
+// DefaultTimeout bounds each call of a store made by Open.
 const DefaultTimeout = 2 * time.Second
 
 // maintainBudget is how many users one maintenance script visits at most,
@@ -35,7 +34,11 @@ type Options struct {
 	// Prefix starts every key. Default "sdb:". It must not contain '{' or '}':
 	// the key's hash tag follows it.
 	Prefix string
-	// Timeout bounds each call when the context has no deadline. Default 2s.
+	// Timeout bounds each call to Redis. With Open (default 2s) it configures
+	// the client: dial timeout, the wait for replies (ConnWriteTimeout) and
+	// retries, at no cost per call. With New it is 0 by default: calls are
+	// bounded by the caller's context and client settings; a positive value
+	// adds a deadline to calls whose context has none.
 	Timeout time.Duration
 	// CacheTTL, when positive, serves Get from rueidis's client-side cache for
 	// up to that long. Redis invalidates the cached entry as soon as the
@@ -48,7 +51,7 @@ type Options struct {
 // Store is a sessiondb.Store on Redis. It is safe for concurrent use.
 type Store struct {
 	keys     keys
-	timeout  time.Duration
+	timeout  time.Duration // per-call deadline for contexts without one; 0: none
 	cacheTTL time.Duration
 	budget   int // users one maintenance call visits
 
@@ -82,17 +85,32 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 // calls fail with sessiondb.ErrUnavailable and which connects as soon as Redis
 // answers. Close closes the client.
 func Open(copt rueidis.ClientOption, opt Options) (*Store, error) {
+	if opt.Timeout <= 0 {
+		opt.Timeout = DefaultTimeout
+	}
 	s, err := newStore(opt)
 	if err != nil {
 		return nil, err
 	}
+	// Bound every call through the client's own settings, so the hot path
+	// needs no per-call context: a server that stops answering is noticed
+	// within the timeout, a refused connection at once, and reads are
+	// retried on a broken connection for a small part of the timeout only.
 	if copt.ConnWriteTimeout == 0 {
-		// Notice a server that stopped answering within the call timeout.
-		copt.ConnWriteTimeout = s.timeout
+		copt.ConnWriteTimeout = opt.Timeout
 	}
 	if copt.Dialer.Timeout == 0 {
-		copt.Dialer.Timeout = s.timeout
+		copt.Dialer.Timeout = opt.Timeout
 	}
+	if copt.RetryDelay == nil {
+		copt.RetryDelay = func(attempts int, _ rueidis.Completed, _ error) time.Duration {
+			if attempts > 3 {
+				return -1
+			}
+			return time.Duration(attempts) * 5 * time.Millisecond
+		}
+	}
+	s.timeout = 0
 	s.owned = true
 	s.connect = func() (rueidis.Client, error) { return rueidis.NewClient(copt) }
 	s.mu.Lock()
@@ -107,9 +125,6 @@ func newStore(opt Options) (*Store, error) {
 	}
 	if strings.ContainsAny(opt.Prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: key prefix %q must not contain '{' or '}'", opt.Prefix)
-	}
-	if opt.Timeout <= 0 {
-		opt.Timeout = DefaultTimeout
 	}
 	return &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL, budget: maintainBudget}, nil
 }
@@ -150,11 +165,16 @@ func (s *Store) Client() (rueidis.Client, error) { return s.get() }
 func (s *Store) Prefix() string { return s.keys.prefix }
 
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return ctx, noCancel
+	}
 	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
+		return ctx, noCancel
 	}
 	return context.WithTimeout(ctx, s.timeout)
 }
+
+func noCancel() {}
 
 // Close implements sessiondb.Store. It closes the client only if Open made it.
 func (s *Store) Close() error {
@@ -235,7 +255,7 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.R
 	} else {
 		res = c.Do(ctx, c.B().Get().Key(s.keys.session(id)).Build())
 	}
-	b, err := res.AsBytes()
+	b, err := res.ToString()
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -291,7 +311,7 @@ func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiond
 	defer cancel()
 	key := s.keys.session(id)
 	for attempt := 0; ; attempt++ {
-		b, err := c.Do(ctx, c.B().Get().Key(key).Build()).AsBytes()
+		b, err := c.Do(ctx, c.B().Get().Key(key).Build()).ToString()
 		if err != nil {
 			return nil, wrap(err)
 		}
@@ -302,7 +322,7 @@ func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiond
 		shard := sessiondb.UserShard(rec.UserID)
 		n, err := deleteScript.Exec(ctx, c,
 			[]string{key, s.keys.user(shard, rec.UserID), s.keys.counters(shard.Bucket)},
-			[]string{ms(now), string(b), sessiondb.IDHash(id), subName(shard.Sub)},
+			[]string{ms(now), b, sessiondb.IDHash(id), subName(shard.Sub)},
 		).AsInt64()
 		if err != nil {
 			return nil, wrap(err)
@@ -338,7 +358,7 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]*
 	out := make([]*sessiondb.Record, 0, len(vals)/2)
 	tag := shard.Tag()
 	for i := 0; i+1 < len(vals); i += 2 {
-		rec, err := decode(tag+vals[i], []byte(vals[i+1]))
+		rec, err := decode(tag+vals[i], vals[i+1])
 		if err != nil {
 			return nil, err
 		}
@@ -396,7 +416,7 @@ func (s *Store) Walk(ctx context.Context, now time.Time, fn func(*sessiondb.Reco
 			results := c.DoMulti(cctx, gets...)
 			cancel()
 			for i, res := range results {
-				b, err := res.AsBytes()
+				b, err := res.ToString()
 				if rueidis.IsRedisNil(err) {
 					continue // expired or removed since the scan
 				}

@@ -1,0 +1,238 @@
+// Command sessionbench measures sessiondb against raw Redis and peer session
+// stores on one Redis, in one run, so that every figure can be read as a ratio
+// to the floor measured alongside it.
+//
+//	go run ./cmd/sessionbench                      # throughput table (from bench/)
+//	go run ./cmd/sessionbench -mode memory -n 1000000
+//	go run ./cmd/sessionbench -mode flat
+//	go run ./cmd/sessionbench -mode cleanup
+//	go run ./cmd/sessionbench -mode revocation
+//
+// Without -redis-addr it starts its own redis-server (persistence off) on a
+// free loopback port. See docs/performance.md for results and method.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type options struct {
+	mode        string
+	redisAddr   string
+	duration    time.Duration
+	conc        []int
+	workloads   []string
+	targets     []string
+	runs        int
+	n           int
+	jsonOut     string
+	sessiond    string
+	revocations int
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "watch-revocations" {
+		if err := watchRevocations(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "watch-revocations:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	var conc, workloads, targets string
+	flag.StringVar(&o.mode, "mode", "throughput", "throughput, memory, flat, cleanup or revocation")
+	flag.StringVar(&o.redisAddr, "redis-addr", "", "host:port of the Redis to use (default: start a redis-server); it is FLUSHALLed")
+	flag.DurationVar(&o.duration, "d", 3*time.Second, "duration of each measurement")
+	flag.StringVar(&conc, "c", "1,16,64", "concurrency levels")
+	flag.StringVar(&workloads, "workloads", "create,validate,invalidate,mixed", "workloads")
+	flag.StringVar(&targets, "targets", "all", "targets: all, or a comma list of "+strings.Join(targetNames, ","))
+	flag.IntVar(&o.runs, "runs", 1, "runs; each cell reports the median run")
+	flag.IntVar(&o.n, "n", 1_000_000, "sessions for -mode memory and flat")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.sessiond, "sessiond", "build", "sessiond binary for the HTTP target: a path, 'build' (go build it) or 'none'")
+	flag.IntVar(&o.revocations, "revocations", 1000, "revocations for -mode revocation")
+	flag.Parse()
+	for _, s := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bad -c %q\n", conc)
+			os.Exit(2)
+		}
+		o.conc = append(o.conc, n)
+	}
+	o.workloads = strings.Split(workloads, ",")
+	if targets == "all" {
+		o.targets = targetNames
+	} else {
+		o.targets = strings.Split(targets, ",")
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "sessionbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	addr := o.redisAddr
+	if addr == "" {
+		a, stop, err := startRedis()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		addr = a
+	}
+	rs, err := newRedisStats(addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("# sessionbench: redis %s at %s, %s, GOMAXPROCS=%d, %d CPUs\n", rs.version(), addr, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+	var out any
+	switch o.mode {
+	case "throughput":
+		out, err = throughput(o, addr, rs)
+	case "memory":
+		out, err = memory(o, addr, rs)
+	case "flat":
+		out, err = flatCost(o, addr, rs)
+	case "cleanup":
+		out, err = cleanupImpact(o, addr, rs)
+	case "revocation":
+		out, err = revocation(o, addr)
+	default:
+		return fmt.Errorf("unknown -mode %q", o.mode)
+	}
+	if err != nil {
+		return err
+	}
+	if o.jsonOut != "" {
+		b, _ := json.MarshalIndent(map[string]any{"mode": o.mode, "redis": rs.version(), "go": runtime.Version(), "cpus": runtime.NumCPU(), "results": out}, "", "  ")
+		return os.WriteFile(o.jsonOut, b, 0o644)
+	}
+	return nil
+}
+
+var targetNames = []string{"raw-goredis", "raw-rueidis", "raw-rueidis-cached", "sessiondb", "sessiondb-cached", "sessiond", "scs", "gorilla", "spring", "spring-pipelined"}
+
+// makeTarget builds a target by name; conns sizes connection pools.
+func makeTarget(name, addr string, conns int, sd *sessiondProc) (target, error) {
+	switch name {
+	case "raw-goredis":
+		return newRawGoRedis(addr, conns), nil
+	case "raw-rueidis":
+		return newRawRueidis(addr, false)
+	case "raw-rueidis-cached":
+		return newRawRueidis(addr, true)
+	case "sessiondb":
+		return newSessiondb(addr, 0)
+	case "sessiondb-cached":
+		return newSessiondb(addr, time.Minute)
+	case "sessiond":
+		if sd == nil {
+			return nil, nil
+		}
+		return newSessiond(sd.base, sd.key, conns), nil
+	case "scs":
+		return newSCS(addr, conns), nil
+	case "gorilla":
+		return newGorilla(addr, conns), nil
+	case "spring":
+		return newSpring(addr, conns, false), nil
+	case "spring-pipelined":
+		return newSpring(addr, conns, true), nil
+	}
+	return nil, fmt.Errorf("unknown target %q", name)
+}
+
+func throughput(o options, addr string, rs *redisStats) ([]result, error) {
+	var sd *sessiondProc
+	if slices.Contains(o.targets, "sessiond") && o.sessiond != "none" {
+		var err error
+		if sd, err = startSessiond(o.sessiond, addr); err != nil {
+			return nil, err
+		}
+		defer sd.stop()
+	}
+	ctx := context.Background()
+	type cell struct {
+		target, workload string
+		c                int
+	}
+	runs := make(map[cell][]result)
+	var order []cell
+	for run := range o.runs {
+		for _, c := range o.conc {
+			for _, w := range o.workloads {
+				floor := 0.0
+				floorName := ""
+				var row []result
+				for _, name := range o.targets {
+					t, err := makeTarget(name, addr, max(c, 16), sd)
+					if err != nil {
+						return nil, err
+					}
+					if t == nil {
+						continue
+					}
+					if f, ok := t.(workloadFilter); ok && !f.supports(w) {
+						t.close()
+						continue
+					}
+					if err := rs.flush(); err != nil {
+						return nil, err
+					}
+					prefill := 10_000
+					if w == "invalidate" {
+						prefill = 60_000
+					}
+					var handles *pool
+					if w != "create" {
+						if handles, err = fill(ctx, t, prefill, 64); err != nil {
+							t.close()
+							return nil, fmt.Errorf("%s: prefill: %w", t.name(), err)
+						}
+					}
+					r := measure(ctx, rs, t, w, c, o.duration, handles)
+					t.close()
+					if strings.HasPrefix(name, "raw-") && !strings.HasSuffix(name, "cached") && r.OpsPerSec > floor {
+						floor, floorName = r.OpsPerSec, r.Target
+					}
+					row = append(row, r)
+				}
+				for _, r := range row {
+					if floor > 0 {
+						r.Ratio, r.Floor = r.OpsPerSec/floor, floorName
+					}
+					k := cell{r.Target, r.Workload, r.Concurrency}
+					if run == 0 {
+						order = append(order, k)
+					}
+					runs[k] = append(runs[k], r)
+					if o.runs == 1 {
+						fmt.Println(r)
+					}
+				}
+			}
+		}
+	}
+	var out []result
+	for _, k := range order {
+		rr := runs[k]
+		slices.SortFunc(rr, func(a, b result) int { return int(a.OpsPerSec - b.OpsPerSec) })
+		med := rr[len(rr)/2]
+		out = append(out, med)
+		if o.runs > 1 {
+			fmt.Println(med)
+		}
+	}
+	return out, nil
+}
