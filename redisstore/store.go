@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -41,10 +42,12 @@ type Options struct {
 	// adds a deadline to calls whose context has none.
 	Timeout time.Duration
 	// CacheTTL, when positive, serves Get from rueidis's client-side cache for
-	// up to that long. Redis invalidates the cached entry as soon as the
-	// session changes or is revoked (server-assisted tracking), so revocation
-	// is still seen at once; expiry and idle timeout are judged on every call.
-	// Default 0: off.
+	// up to that long. Redis invalidates a cached entry as soon as the session
+	// changes or is revoked (server-assisted tracking), so other processes see
+	// a revocation within a round trip or so; this process sees its own
+	// changes at once (it reads keys it just wrote from Redis until their
+	// invalidation arrives). Expiry and idle timeout are judged on every call.
+	// The client must not have DisableCache set. Default 0: off.
 	CacheTTL time.Duration
 }
 
@@ -54,6 +57,8 @@ type Store struct {
 	timeout  time.Duration // per-call deadline for contexts without one; 0: none
 	cacheTTL time.Duration
 	budget   int // users one maintenance call visits
+	dirty    *dirtyKeys // with the client-side cache: keys written lately
+	writes   atomic.Int64
 
 	mu      sync.Mutex
 	client  rueidis.Client // nil until connected, when opened with Open
@@ -112,6 +117,15 @@ func Open(copt rueidis.ClientOption, opt Options) (*Store, error) {
 	}
 	s.timeout = 0
 	s.owned = true
+	if s.dirty != nil {
+		prev := copt.OnInvalidations
+		copt.OnInvalidations = func(msgs []rueidis.RedisMessage) {
+			s.dirty.invalidated(msgs)
+			if prev != nil {
+				prev(msgs)
+			}
+		}
+	}
 	s.connect = func() (rueidis.Client, error) { return rueidis.NewClient(copt) }
 	s.mu.Lock()
 	s.dialLocked()
@@ -126,7 +140,11 @@ func newStore(opt Options) (*Store, error) {
 	if strings.ContainsAny(opt.Prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: key prefix %q must not contain '{' or '}'", opt.Prefix)
 	}
-	return &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL, budget: maintainBudget}, nil
+	s := &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL, budget: maintainBudget}
+	if opt.CacheTTL > 0 {
+		s.dirty = &dirtyKeys{}
+	}
+	return s, nil
 }
 
 // reconnectEvery is how often a store opened while Redis was down tries again.
@@ -163,6 +181,17 @@ func (s *Store) Client() (rueidis.Client, error) { return s.get() }
 
 // Prefix returns the key prefix.
 func (s *Store) Prefix() string { return s.keys.prefix }
+
+// wrote notes keys this process changed, for the client-side cache.
+func (s *Store) wrote(keys ...string) {
+	if s.dirty == nil || len(keys) == 0 {
+		return
+	}
+	s.dirty.mark(keys...)
+	if s.writes.Add(1)%4096 == 0 {
+		s.dirty.sweep()
+	}
+}
 
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.timeout <= 0 {
@@ -203,7 +232,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Insert implements sessiondb.Store.
 func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb.Limit, now time.Time) (int, error) {
-	return s.insert(ctx, rec, lim, now, "create")
+	n, _, err := s.insert(ctx, rec, lim, now, "create")
+	return n, err
 }
 
 // Restore implements sessiondb.Store.
@@ -211,18 +241,20 @@ func (s *Store) Restore(ctx context.Context, rec *sessiondb.Record, now time.Tim
 	if !rec.Live(now) {
 		return false, nil
 	}
-	n, err := s.insert(ctx, rec, sessiondb.Limit{}, now, "restore")
-	return n >= 0 && err == nil, err
+	_, added, err := s.insert(ctx, rec, sessiondb.Limit{}, now, "restore")
+	return added, err
 }
 
-func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb.Limit, now time.Time, mode string) (int, error) {
+// insert runs insert.lua and returns how many sessions it evicted and
+// whether it added the record.
+func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb.Limit, now time.Time, mode string) (int, bool, error) {
 	shard := sessiondb.UserShard(rec.UserID)
 	if b, err := sessiondb.ParseID(rec.ID); err != nil || b != shard.Bucket {
-		return 0, fmt.Errorf("redisstore: id %q does not belong to the user's bucket", rec.ID)
+		return 0, false, fmt.Errorf("redisstore: id %q does not belong to the user's bucket", rec.ID)
 	}
 	c, err := s.get()
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -230,15 +262,26 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	if policy == "" {
 		policy = sessiondb.PolicyEvictOldest
 	}
-	n, err := insertScript.Exec(ctx, c,
+	reply, err := insertScript.Exec(ctx, c,
 		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
 		[]string{ms(now), sessiondb.IDHash(rec.ID), string(encode(rec)), msCeil(rec.EffectiveExpiry()),
 			strconv.Itoa(lim.Max), string(policy), rec.UserID, subName(shard.Sub), s.keys.sessionPrefix(shard.Bucket), mode},
-	).AsInt64()
+	).AsStrSlice()
 	if err != nil {
-		return 0, wrap(err)
+		return 0, false, wrap(err)
 	}
-	return int(n), nil
+	if len(reply) == 0 || reply[0] != "added" {
+		return 0, false, nil // restore: the id is there already
+	}
+	evicted := reply[1:]
+	if len(evicted) > 0 && s.dirty != nil {
+		keys := make([]string, len(evicted))
+		for i, m := range evicted {
+			keys[i] = s.keys.sessionPrefix(shard.Bucket) + m
+		}
+		s.wrote(keys...)
+	}
+	return len(evicted), true, nil
 }
 
 // Get implements sessiondb.Store. It is one GET (or a client-side cache hit).
@@ -249,11 +292,12 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.R
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
+	key := s.keys.session(id)
 	var res rueidis.RedisResult
-	if s.cacheTTL > 0 {
-		res = c.DoCache(ctx, c.B().Get().Key(s.keys.session(id)).Cache(), s.cacheTTL)
+	if s.cacheTTL > 0 && !s.dirty.dirty(key) {
+		res = c.DoCache(ctx, c.B().Get().Key(key).Cache(), s.cacheTTL)
 	} else {
-		res = c.Do(ctx, c.B().Get().Key(s.keys.session(id)).Build())
+		res = c.Do(ctx, c.B().Get().Key(key).Build())
 	}
 	b, err := res.ToString()
 	if err != nil {
@@ -291,6 +335,7 @@ func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now tim
 	}
 	switch n {
 	case 1:
+		s.wrote(s.keys.session(old.ID), s.keys.session(rec.ID))
 		return nil
 	case -1:
 		return sessiondb.ErrConflict
@@ -327,6 +372,7 @@ func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiond
 		if err != nil {
 			return nil, wrap(err)
 		}
+		s.wrote(key)
 		switch {
 		case n == 1:
 			return rec, nil
@@ -382,14 +428,25 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, now time.
 	if except != "" && except[:3] == shard.Tag() {
 		keep = sessiondb.IDHash(except)
 	}
-	n, err := deleteUserScript.Exec(ctx, c,
+	reply, err := deleteUserScript.Exec(ctx, c,
 		[]string{s.keys.user(shard, userID), s.keys.counters(shard.Bucket)},
 		[]string{ms(now), keep, s.keys.sessionPrefix(shard.Bucket), subName(shard.Sub)},
-	).AsInt64()
+	).AsStrSlice()
 	if err != nil {
 		return 0, wrap(err)
 	}
-	return int(n), nil
+	if len(reply) == 0 {
+		return 0, errors.New("redisstore: unexpected reply from delete_user.lua")
+	}
+	if s.dirty != nil {
+		keys := make([]string, 0, len(reply)-1)
+		for _, m := range reply[1:] {
+			keys = append(keys, s.keys.sessionPrefix(shard.Bucket)+m)
+		}
+		s.wrote(keys...)
+	}
+	n, err := strconv.Atoi(reply[0])
+	return n, err
 }
 
 // Walk implements sessiondb.Store: a SCAN over the session keys of every

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -41,6 +42,20 @@ func storeMaker(c rueidis.Client) func(testing.TB) sessiondb.Store {
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
 	storetest.Run(t, storeMaker(newClient(t, srv.Addr())))
+}
+
+// TestConformanceCached runs the suite with the client-side cache on: every
+// behaviour, read-your-writes included, must be the same.
+func TestConformanceCached(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newClient(t, srv.Addr())
+	storetest.Run(t, func(tb testing.TB) sessiondb.Store {
+		s, err := redisstore.New(c, redisstore.Options{Prefix: fmt.Sprintf("t%d:", prefixes.Add(1)), CacheTTL: time.Minute})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return s
+	})
 }
 
 func TestConformanceCluster(t *testing.T) {

@@ -3,19 +3,21 @@
 -- Redis is out of memory.
 -- KEYS: 1 user index, 2 h
 -- ARGV: 1 now, 2 id hash to keep ('' for none), 3 session key prefix, 4 sub
--- Returns the number of live sessions removed.
+-- Returns { number of live sessions removed, removed id hashes... }.
 local uidx, h, keep, sprefix = KEYS[1], KEYS[2], ARGV[2], ARGV[3]
 local d = drained(h, ARGV[4])
 local now = math.max(tonumber(ARGV[1]), d)
 
 local all = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
 local live, removed, expired = 0, 0, 0
+local gone = { 0 }
 for i = 1, #all, 2 do
   local m, s = all[i], tonumber(all[i + 1])
   if m ~= keep then
     redis.call('DEL', sprefix .. m)
     redis.call('ZREM', uidx, m)
     removed = removed + 1
+    gone[removed + 1] = m
     if s > now then
       live = live + 1
     elseif s <= d then
@@ -29,4 +31,5 @@ hincr(h, 'invalidated', live)
 if removed > 0 and redis.call('EXISTS', uidx) == 0 then
   hincr(h, 'users', -1)
 end
-return live
+gone[1] = tostring(live)
+return gone

@@ -5,8 +5,8 @@
 --       6 policy (evict-oldest|reject), 7 user id, 8 sub, 9 session key prefix,
 --       10 mode: 'create', or 'restore' (from a backup: no limit, not counted
 --       as created, an existing id is skipped)
--- Returns the number of evicted sessions (-1: restore skipped an existing
--- id), or an error: EXISTS, LIMIT, CLOCK.
+-- Returns { 'added', evicted id hashes... }, or { 'present' } when a restore skipped an
+-- existing id, or an error: EXISTS, LIMIT, CLOCK.
 -- Under OOM Redis refuses the whole script before it runs: nothing changes.
 local sess, uidx, q, h = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local member, value, exp = ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -18,7 +18,7 @@ end
 
 if redis.call('EXISTS', sess) == 1 or redis.call('ZSCORE', uidx, member) then
   if restore then
-    return -1
+    return { 'present' }
   end
   return redis.error_reply('EXISTS session id taken')
 end
@@ -39,7 +39,7 @@ if limit > 0 and live >= limit then
 end
 
 -- Checks passed: from here on the script only writes.
-local total, expired = 1, 0
+local total, expired, evicted = 1, 0, { 'added' }
 if had > live then
   -- Self-healing index: the user's expired entries go now.
   local gone = redis.call('ZRANGEBYSCORE', uidx, '-inf', now, 'WITHSCORES')
@@ -67,6 +67,7 @@ if evict > 0 then
   for i = 1, evict do
     redis.call('DEL', sprefix .. cand[i][2])
     redis.call('ZREM', uidx, cand[i][2])
+    evicted[i + 1] = cand[i][2]
   end
   total = total - evict
   hincr(h, 'evicted', evict)
@@ -83,4 +84,4 @@ end
 if had == 0 then
   hincr(h, 'users', 1)
 end
-return evict
+return evicted
