@@ -25,7 +25,7 @@ func (s *Store) CheckConsistency(ctx context.Context, now time.Time) error {
 		total, users, expired int64
 	}
 	want := make(map[int]*bucketState)
-	indexed := make(map[string]bool) // session keys named by an index
+	named := make(map[string]bool) // session keys named by an index
 	var sessions []string
 	err = s.eachPrimary(ctx, c, func(node rueidis.Client) error {
 		var cursor uint64
@@ -53,7 +53,7 @@ func (s *Store) CheckConsistency(ctx context.Context, now time.Time) error {
 					sessions = append(sessions, k)
 				case 'u':
 					user := rest[6:]
-					if err := s.checkUser(ctx, c, int(b), user, now, indexed, &st.total, &st.expired); err != nil {
+					if err := s.checkUser(ctx, c, int(b), user, now, named, &st.total, &st.expired); err != nil {
 						return err
 					}
 					st.users++
@@ -71,7 +71,7 @@ func (s *Store) CheckConsistency(ctx context.Context, now time.Time) error {
 		return err
 	}
 	for _, k := range sessions {
-		if !indexed[k] {
+		if !named[k] {
 			return fmt.Errorf("session key %q is in no user index", k)
 		}
 	}
@@ -84,9 +84,9 @@ func (s *Store) CheckConsistency(ctx context.Context, now time.Time) error {
 		if w == nil {
 			w = &bucketState{}
 		}
-		if got["total"] != w.total || got["users"] != w.users || got["expired"] != w.expired {
+		if indexed(got) != w.total || got["users"] != w.users || got["expired"] != w.expired {
 			return fmt.Errorf("bucket %d counters total=%d users=%d expired=%d, indexes say %d, %d, %d",
-				b, got["total"], got["users"], got["expired"], w.total, w.users, w.expired)
+				b, indexed(got), got["users"], got["expired"], w.total, w.users, w.expired)
 		}
 	}
 	return nil

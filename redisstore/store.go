@@ -546,7 +546,7 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time) (int, error) {
 func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats, error) {
 	var st sessiondb.StoreStats
 	err := s.maintain(ctx, now, "stats", func(r maintainResult) {
-		st.Total += r.counters["total"]
+		st.Total += indexed(r.counters)
 		st.Expired += r.counters["expired"]
 		st.Users += r.counters["users"]
 		st.Created += r.counters["created"]
@@ -558,6 +558,11 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats,
 	}
 	st.MemoryUsed, st.MemoryMax, err = s.memory(ctx)
 	return st, err
+}
+
+// indexed is the number of entries in a bucket's indexes, from its counters.
+func indexed(c map[string]int64) int64 {
+	return c["created"] + c["restored"] - c["evicted"] - c["invalidated"] - c["removed"]
 }
 
 type maintainResult struct {

@@ -23,7 +23,6 @@ if not score then
 end
 score = tonumber(score)
 redis.call('ZREM', uidx, member)
-hincr(h, 'total', -1)
 if score <= d then
   hincr(h, 'expired', -1)
 end
@@ -34,4 +33,5 @@ if v and score > now then
   hincr(h, 'invalidated', 1)
   return 1
 end
+hincr(h, 'removed', 1)
 return 0

@@ -25,7 +25,7 @@ for i = 1, #all, 2 do
     end
   end
 end
-hincr(h, 'total', -removed)
+hincr(h, 'removed', removed - live)
 hincr(h, 'expired', -expired)
 hincr(h, 'invalidated', live)
 if removed > 0 and redis.call('EXISTS', uidx) == 0 then

@@ -2,9 +2,11 @@
 -- script's #! line, so each script stays a single EVAL.
 --
 -- Per bucket (one Redis Cluster slot, the {tag} in every key) the scripts keep:
---   h      hash of counters: total, expired, users, created, invalidated,
---          evicted, and drained:<sub>, the time up to which each sub-bucket's
---          expirations have been counted into 'expired'
+--   h      hash of counters: created, restored, evicted, invalidated and
+--          removed (expired entries taken out of the indexes), so that the
+--          bucket's indexes hold created + restored - evicted - invalidated -
+--          removed entries; expired, users; and drained:<sub>, the time up to
+--          which each sub-bucket's expirations have been counted into 'expired'
 --   q<sub> zset: user -> earliest expiry among the user's entries not yet
 --          counted as expired (may be early, never late)
 --   c<sub> zset: users with counted expired entries awaiting cleanup

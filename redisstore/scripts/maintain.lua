@@ -82,6 +82,6 @@ for sub = 0, 15 do
   end
 end
 
-hincr(h, 'total', -removed)
+hincr(h, 'removed', removed)
 hincr(h, 'expired', -removed)
 return { more, removed, redis.call('HGETALL', h) }
