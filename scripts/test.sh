@@ -33,5 +33,7 @@ if [ -n "$unformatted" ]; then
 fi
 echo "== staticcheck"
 go tool staticcheck ./...
+echo "== bench module (vet, staticcheck, build)"
+(cd bench && go vet ./... && go tool staticcheck ./... && go build -o /dev/null ./cmd/sessionbench)
 echo "== go test -race"
 go test -race -count=1 -timeout 30m "$@" ./...
