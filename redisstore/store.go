@@ -26,9 +26,10 @@ const DefaultPrefix = "sdb:"
 // DefaultTimeout bounds each call of a store made by Open.
 const DefaultTimeout = 2 * time.Second
 
-// maintainBudget is how many users one maintenance script visits at most,
-// which keeps each call well under a millisecond of Redis time.
-const maintainBudget = 200
+// maintainBudget is how many users one maintenance script visits at most:
+// a few dozen Redis calls, a fraction of a millisecond of Redis time, so
+// that requests of other clients never wait long behind maintenance.
+const maintainBudget = 32
 
 // Options configure a Store. The zero value is valid.
 type Options struct {
@@ -571,8 +572,11 @@ type maintainResult struct {
 	counters map[string]int64
 }
 
-// maintain runs maintain.lua over every bucket, pipelined, until no bucket
-// reports more work. done sees each bucket's final call.
+// maintain runs maintain.lua over every bucket until no bucket reports more
+// work. done sees each bucket's final call. Redis runs a client's pipelined
+// commands back to back, so Stats sends a few calls at a time (each is tiny
+// unless many expirations are due) and Cleanup one at a time: other clients
+// then wait at most one short script.
 func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done func(maintainResult)) error {
 	c, err := s.get()
 	if err != nil {
@@ -582,7 +586,10 @@ func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done f
 	for b := range pending {
 		pending[b] = b
 	}
-	const batch = 64
+	batch := 8
+	if mode == "cleanup" {
+		batch = 1
+	}
 	for len(pending) > 0 {
 		if err := ctx.Err(); err != nil {
 			return wrap(err)
@@ -595,7 +602,12 @@ func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done f
 				execs[i] = s.maintainExec(b, now, mode)
 			}
 			cctx, cancel := s.ctx(ctx)
-			results := maintainScript.ExecMulti(cctx, c, execs...)
+			var results []rueidis.RedisResult
+			if len(execs) == 1 {
+				results = []rueidis.RedisResult{maintainScript.Exec(cctx, c, execs[0].Keys, execs[0].Args)}
+			} else {
+				results = maintainScript.ExecMulti(cctx, c, execs...)
+			}
 			cancel()
 			for i, res := range results {
 				r, err := parseMaintain(res)
