@@ -72,7 +72,12 @@ func (p *progress) drawLocked() {
 		frac := min(float64(p.n)/float64(p.total), 1)
 		fill := int(frac * width)
 		line += "[" + strings.Repeat("#", fill) + strings.Repeat("-", width-fill) + "] " +
-			fmt.Sprintf("%3.0f%% ", 100*frac) + count + " of " + p.amount(p.total)
+			fmt.Sprintf("%3.0f%% ", 100*frac)
+		if p.unit == "bytes" {
+			line += count + " of " + p.amount(p.total)
+		} else {
+			line += fmt.Sprintf("%d/%d %s", p.n, p.total, p.unit)
+		}
 	} else {
 		line += count
 	}
