@@ -278,12 +278,13 @@ func (a *app) fail(cfg config.Config, err error) int {
 	case errors.Is(err, sessiondb.ErrNotFound):
 		a.errorf("%v", err)
 		return exitNotFound
+	case errors.Is(err, context.Canceled):
+		// Ctrl-C: stores report it as unavailability too.
+		a.errorf("interrupted: %v", err)
+		return exitError
 	case errors.Is(err, sessiondb.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		a.errorf("%v (store: %s)", err, cfg.Describe())
 		return exitUnavailable
-	case errors.Is(err, context.Canceled):
-		a.errorf("interrupted")
-		return exitError
 	}
 	a.errorf("%v", err)
 	return exitError

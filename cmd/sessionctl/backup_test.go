@@ -142,7 +142,8 @@ func TestRestoreOverlap(t *testing.T) {
 	src, dst := redistest.Start(t), redistest.Start(t)
 	// No per-user limit for the Create below: restored users hold more
 	// sessions than the default limit (restore enforces none).
-	dstEnv := map[string]string{"REDIS_URL": dst.URL(), "MAX_SESSIONS_PER_USER": "0"}
+	dstEnv := redisEnv(dst)
+	dstEnv["MAX_SESSIONS_PER_USER"] = "0"
 	ms, md := manager(t, redisEnv(src)), manager(t, dstEnv)
 	want := fill(t, ms.Store(), "u", 3000, 400, time.Hour)
 	file := filepath.Join(t.TempDir(), "b.jsonl")
@@ -326,7 +327,7 @@ func TestBackupCluster(t *testing.T) {
 		t.Skip("cluster test skipped in -short mode")
 	}
 	cl := redistest.StartCluster(t, 3)
-	clEnv := map[string]string{"REDIS_URL": "redis://" + cl.Nodes[0].Addr() + "?addr=" + cl.Nodes[1].Addr() + "&addr=" + cl.Nodes[2].Addr()}
+	clEnv := map[string]string{"REDIS_URL": "redis://" + cl.Nodes[0].Addr() + "?addr=" + cl.Nodes[1].Addr() + "&addr=" + cl.Nodes[2].Addr(), "REDIS_TIMEOUT_MS": slow}
 	mc := manager(t, clEnv)
 	want := fill(t, mc.Store(), "u", 3000, 700, time.Hour)
 	file := filepath.Join(t.TempDir(), "cluster.jsonl")
@@ -373,5 +374,36 @@ func TestBackupRestoreEmbedded(t *testing.T) {
 	r := ctl(t, nil, "restore", file).want(t, exitOK)
 	if !strings.HasPrefix(r.stdout, "restored 100 sessions, 0 already present, 0 expired") {
 		t.Errorf("restore into the embedded store:\n%s", r)
+	}
+}
+
+// TestInterrupted cancels the context, as Ctrl-C does: backup leaves no
+// file, restore restores nothing, and both say they were interrupted.
+func TestInterrupted(t *testing.T) {
+	src, dst := redistest.Start(t), redistest.Start(t)
+	ms := manager(t, redisEnv(src))
+	fill(t, ms.Store(), "u", 2000, 100, time.Hour)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "b.jsonl")
+	ctl(t, redisEnv(src), "backup", file).want(t, exitOK)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, args := range [][]string{{"backup", filepath.Join(dir, "c.jsonl")}, {"restore", file}} {
+		var out, errw bytes.Buffer
+		env := redisEnv(src)
+		if args[0] == "restore" {
+			env = redisEnv(dst)
+		}
+		code := run(ctx, args, func(k string) string { return env[k] }, nil, &out, &errw)
+		if code != exitError || !strings.Contains(errw.String(), "interrupted") {
+			t.Errorf("%s with a cancelled context: exit %d\n%s%s", args[0], code, out.String(), errw.String())
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("an interrupted backup left files: %v", entries)
+	}
+	if n := dbsize(t, dst); n != "0" {
+		t.Errorf("an interrupted restore left %s keys", n)
 	}
 }

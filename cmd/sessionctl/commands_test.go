@@ -238,7 +238,7 @@ func TestSessionCommands(t *testing.T) {
 	r = ctl(t, env, "show", a1.ID).want(t, exitOK)
 	noTokens(r)
 	f = table(r.stdout)
-	for k, v := range map[string]string{"id": a1.ID, "user": "alice", "ttl": "1h0m", "idle timeout": "none", "ip": "192.168.1.1", "user_agent": `"Mozilla/5.0 (X11)"`} {
+	for k, v := range map[string]string{"id": a1.ID, "user": "alice", "ttl": "1h", "idle timeout": "none", "ip": "192.168.1.1", "user_agent": `"Mozilla/5.0 (X11)"`} {
 		if f[k] != v {
 			t.Errorf("show: %s = %q, want %q\n%s", k, f[k], v, r)
 		}
@@ -370,4 +370,22 @@ func table(out string) map[string]string {
 		}
 	}
 	return f
+}
+
+func TestDurText(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		250 * time.Millisecond:                   "250ms",
+		45 * time.Second:                         "45s",
+		59*time.Minute + 59*time.Second:          "59m59s",
+		time.Hour:                                "1h",
+		time.Hour + 30*time.Second:               "1h1m",
+		3*time.Hour + 5*time.Minute:              "3h5m",
+		52*time.Hour + 10*time.Second:            "2d4h",
+		30 * 24 * time.Hour:                      "30d",
+		24*time.Hour + time.Minute + time.Second: "1d1m",
+	} {
+		if got := durText(d); got != want {
+			t.Errorf("durText(%v) = %q, want %q", d, got, want)
+		}
+	}
 }

@@ -109,7 +109,7 @@ func cliCommand(ctx context.Context, cfg config.Config) (argv []string, password
 	if !unix {
 		// Ask Redis what it is: the primary's address under Sentinel, and
 		// whether it is a cluster (then redis-cli must follow redirections).
-		mode, primary, err := probe(ctx, opt, min(cfg.RedisTimeout, time.Second))
+		mode, primary, err := probe(ctx, opt, cfg.RedisTimeout)
 		switch {
 		case err != nil && opt.Sentinel.MasterSet != "":
 			return nil, "", fmt.Errorf("cannot find the primary of %q from the sentinels: %v", opt.Sentinel.MasterSet, err)

@@ -137,7 +137,7 @@ func TestConnect(t *testing.T) {
 			t.Skip("cluster test skipped in -short mode")
 		}
 		cl := redistest.StartCluster(t, 3)
-		r := ctl(t, map[string]string{"REDIS_URL": "redis://" + cl.Nodes[0].Addr()}, "connect", "--print").want(t, exitOK)
+		r := ctl(t, map[string]string{"REDIS_URL": "redis://" + cl.Nodes[0].Addr(), "REDIS_TIMEOUT_MS": slow}, "connect", "--print").want(t, exitOK)
 		if !strings.Contains(r.stdout, " -c") || strings.Contains(r.stdout, " -n ") {
 			t.Errorf("connect to a cluster node: want -c and no -n\n%s", r)
 		}
@@ -211,8 +211,8 @@ func TestConnectSentinel(t *testing.T) {
 	primary := redistest.Start(t)
 	sentinel := startSentinel(t, primary)
 	for _, env := range []map[string]string{
-		{"REDIS_URL": "redis://" + sentinel + "?master_set=mymaster"},
-		{"REDIS_HOST": "127.0.0.1", "REDIS_PORT": strings.Split(sentinel, ":")[1], "REDIS_SENTINEL_MASTER": "mymaster"},
+		{"REDIS_URL": "redis://" + sentinel + "?master_set=mymaster", "REDIS_TIMEOUT_MS": slow},
+		{"REDIS_HOST": "127.0.0.1", "REDIS_PORT": strings.Split(sentinel, ":")[1], "REDIS_SENTINEL_MASTER": "mymaster", "REDIS_TIMEOUT_MS": slow},
 	} {
 		r := ctl(t, env, "connect", "--print").want(t, exitOK)
 		if want := "redis-cli -h 127.0.0.1 -p " + itoa(primary.Port) + " -n 0\n"; r.stdout != want {

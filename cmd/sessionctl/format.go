@@ -95,21 +95,28 @@ func relText(t, now time.Time) string {
 	return durText(-d) + " ago"
 }
 
-// durText prints a duration rounded for people: 45s, 59m, 3h5m, 2d4h.
+// durText prints a duration for people: 250ms, 45s, 59m59s, 1h, 3h5m, 2d4h.
+// From an hour up it is rounded to the minute.
 func durText(d time.Duration) string {
-	switch {
-	case d < time.Second:
+	if d < time.Second {
 		return d.Round(time.Millisecond).String()
-	case d < time.Minute:
-		return d.Round(time.Second).String()
-	case d < time.Hour:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
-	case d < 48*time.Hour:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 	}
-	days := d / (24 * time.Hour)
-	hours := (d % (24 * time.Hour)).Round(time.Hour) / time.Hour
-	return fmt.Sprintf("%dd%dh", days, hours)
+	if d >= time.Hour {
+		d = d.Round(time.Minute)
+	} else {
+		d = d.Round(time.Second)
+	}
+	var b strings.Builder
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if n := d / u.d; n > 0 {
+			fmt.Fprintf(&b, "%d%s", n, u.name)
+			d -= n * u.d
+		}
+	}
+	return b.String()
 }
 
 // bytesText prints a byte count in binary units.

@@ -19,7 +19,7 @@ func oneLineOut(t *testing.T, r result, prefix string) {
 
 func TestHealth(t *testing.T) {
 	srv := redistest.Start(t)
-	r := ctl(t, redisEnv(srv), "health").want(t, exitOK)
+	r := ctl(t, redisEnv(srv), "health", "--timeout", "20s").want(t, exitOK)
 	oneLineOut(t, r, "ok: redis at "+srv.Addr()+" answered PING in ")
 	if !strings.Contains(r.stdout, "redis 7") && !strings.Contains(r.stdout, "redis 8") {
 		t.Errorf("health does not give the Redis version:\n%s", r)
@@ -32,8 +32,9 @@ func TestHealth(t *testing.T) {
 		if !strings.Contains(r.stdout, "NOAUTH") && !strings.Contains(r.stdout, "auth") {
 			t.Errorf("health without the password does not say why:\n%s", r)
 		}
-		env := map[string]string{"REDIS_URL": srv.URL(), "REDIS_PASSWORD": "s3cret-pw"}
-		oneLineOut(t, ctl(t, env, "health").want(t, exitOK), "ok: ")
+		env := redisEnv(srv)
+		env["REDIS_PASSWORD"] = "s3cret-pw"
+		oneLineOut(t, ctl(t, env, "health", "--timeout", "20s").want(t, exitOK), "ok: ")
 		env["REDIS_PASSWORD"] = "wrong"
 		r = ctl(t, env, "health").want(t, exitUnavailable)
 		if strings.Contains(r.stdout, "wrong") || strings.Contains(r.stdout, "s3cret") {
@@ -65,19 +66,19 @@ func TestHealth(t *testing.T) {
 
 	t.Run("evicting policy", func(t *testing.T) {
 		srv := redistest.Start(t, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
-		r := ctl(t, redisEnv(srv), "health").want(t, exitOK)
+		r := ctl(t, redisEnv(srv), "health", "--timeout", "20s").want(t, exitOK)
 		oneLineOut(t, r, "ok with warnings: ")
 		if !strings.Contains(r.stdout, "maxmemory-policy allkeys-lru") || !strings.Contains(r.stdout, "of 64.0 MiB") {
 			t.Errorf("no warning about the eviction policy:\n%s", r)
 		}
-		ctl(t, redisEnv(srv), "health", "--strict").want(t, exitError)
+		ctl(t, redisEnv(srv), "health", "--strict", "--timeout", "20s").want(t, exitError)
 		srv.Do("CONFIG", "SET", "maxmemory-policy", "noeviction")
-		oneLineOut(t, ctl(t, redisEnv(srv), "health", "--strict").want(t, exitOK), "ok: ")
+		oneLineOut(t, ctl(t, redisEnv(srv), "health", "--strict", "--timeout", "20s").want(t, exitOK), "ok: ")
 	})
 
 	t.Run("replica", func(t *testing.T) {
 		replica := redistest.Start(t, "--replicaof", "127.0.0.1", itoa(srv.Port))
-		r := ctl(t, redisEnv(replica), "health").want(t, exitUnavailable)
+		r := ctl(t, redisEnv(replica), "health", "--timeout", "20s").want(t, exitUnavailable)
 		oneLineOut(t, r, "unhealthy: ")
 		if !strings.Contains(r.stdout, "read-only replica") {
 			t.Errorf("health does not say it is a replica:\n%s", r)

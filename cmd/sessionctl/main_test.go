@@ -60,9 +60,13 @@ func (r result) decode(t testing.TB, v any) {
 	}
 }
 
+// slow is REDIS_TIMEOUT_MS for tests: the machine running them may be
+// loaded far beyond what the default 2s per call allows for.
+const slow = "30000"
+
 // redisEnv is the environment of a sessionctl that uses srv.
 func redisEnv(srv *redistest.Server) map[string]string {
-	return map[string]string{"REDIS_URL": srv.URL()}
+	return map[string]string{"REDIS_URL": srv.URL(), "REDIS_TIMEOUT_MS": slow}
 }
 
 // manager opens the store that env configures, as sessiond would.

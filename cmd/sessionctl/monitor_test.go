@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,17 +113,50 @@ func TestMonitorRedisDown(t *testing.T) {
 
 func TestMonitorInterrupt(t *testing.T) {
 	srv := redistest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var out, errw strings.Builder
+	// Cancel, as Ctrl-C does, once the first line is out.
+	out := &lineWriter{first: make(chan struct{})}
+	go func() {
+		<-out.first
+		cancel()
+	}()
+	var errw strings.Builder
 	getenv := func(k string) string { return redisEnv(srv)[k] }
-	// No --count: it runs until its context ends, as on Ctrl-C.
-	if code := run(ctx, []string{"monitor", "--interval", "100ms"}, getenv, nil, &out, &errw); code != exitOK {
+	// No --count: it runs until its context ends.
+	if code := run(ctx, []string{"monitor", "--interval", "100ms"}, getenv, nil, out, &errw); code != exitOK {
 		t.Fatalf("monitor ended by its context: exit %d\n%s%s", code, out.String(), errw.String())
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("monitor printed nothing in a minute:\n%s", errw.String())
 	}
 	if n := strings.Count(out.String(), "\n"); n < 1 {
 		t.Errorf("monitor printed %d lines before the interrupt", n)
 	}
+}
+
+// lineWriter collects output and closes first at the first newline.
+type lineWriter struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	first chan struct{}
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	had := strings.Contains(w.b.String(), "\n")
+	w.b.Write(p)
+	if !had && strings.Contains(w.b.String(), "\n") {
+		close(w.first)
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
 func TestSnapshot(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -94,13 +95,18 @@ func (p *progress) amount(n int64) string {
 	return fmt.Sprintf("%d %s", n, p.unit)
 }
 
-// countingReader counts the bytes read through it into a progress bar.
+// countingReader counts the bytes read through it into a progress bar, and
+// stops with ctx's error once ctx is done.
 type countingReader struct {
-	r io.Reader
-	p *progress
+	ctx context.Context
+	r   io.Reader
+	p   *progress
 }
 
 func (c countingReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := c.r.Read(b)
 	c.p.add(int64(n))
 	return n, err

@@ -80,11 +80,15 @@ Their tokens stay valid: the clients that hold them keep their sessions.`, `
 	}
 
 	// Pass 1: check the whole file.
-	f, sum, err := a.verifyBackup(file, *noProgress)
+	f, sum, err := a.verifyBackup(ctx, file, *noProgress)
 	if f != nil {
 		defer f.Close()
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			a.errorf("interrupted while checking %s; nothing was restored", fileName(file))
+			return exitError
+		}
 		a.errorf("%s: %s; nothing was restored", fileName(file), oneLine(err))
 		return exitError
 	}
@@ -143,7 +147,7 @@ func fileName(file string) string {
 // verifyBackup reads the whole backup once and checks it. It returns the
 // file, to be read again from the start: FILE itself, or for "-" a
 // temporary copy of standard input (already unlinked).
-func (a *app) verifyBackup(file string, noProgress bool) (*os.File, backup.Summary, error) {
+func (a *app) verifyBackup(ctx context.Context, file string, noProgress bool) (*os.File, backup.Summary, error) {
 	if file == "-" {
 		tmp, err := os.CreateTemp("", "sessionctl-restore-*.jsonl")
 		if err != nil {
@@ -151,7 +155,7 @@ func (a *app) verifyBackup(file string, noProgress bool) (*os.File, backup.Summa
 		}
 		os.Remove(tmp.Name()) // the open descriptor keeps it readable
 		bar := a.newProgress(noProgress, "checking", "bytes", 0)
-		sum, err := backup.Read(io.TeeReader(countingReader{a.stdin, bar}, tmp), nil)
+		sum, err := backup.Read(io.TeeReader(countingReader{ctx, a.stdin, bar}, tmp), nil)
 		bar.done()
 		return tmp, sum, err
 	}
@@ -167,7 +171,7 @@ func (a *app) verifyBackup(file string, noProgress bool) (*os.File, backup.Summa
 		size = st.Size()
 	}
 	bar := a.newProgress(noProgress, "checking", "bytes", size)
-	sum, err := backup.Read(countingReader{f, bar}, nil)
+	sum, err := backup.Read(countingReader{ctx, f, bar}, nil)
 	bar.done()
 	return f, sum, err
 }

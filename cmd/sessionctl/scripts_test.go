@@ -97,11 +97,12 @@ func TestWrapperScripts(t *testing.T) {
 	bin := sessionctlBin(t)
 	srv := redistest.Start(t)
 	url := "REDIS_URL=" + srv.URL()
+	timeout := "REDIS_TIMEOUT_MS=" + slow
 	m := manager(t, redisEnv(srv))
 	fill(t, m.Store(), "u", 200, 20, time.Hour)
 
 	t.Run("health", func(t *testing.T) {
-		r := script(t, bin, "jobHelpers/session-health-check.sh", []string{url}).want(t, exitOK)
+		r := script(t, bin, "jobHelpers/session-health-check.sh", []string{url, timeout}, "--timeout", "20s").want(t, exitOK)
 		oneLineOut(t, r, "ok: redis at "+srv.Addr())
 		stopped := redistest.Start(t)
 		stopped.Stop()
@@ -112,7 +113,7 @@ func TestWrapperScripts(t *testing.T) {
 
 	t.Run("backup", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "backups")
-		r := script(t, bin, "dbManagement/backup-sessions.sh", []string{url, "BACKUP_DIR=" + dir}).want(t, exitOK)
+		r := script(t, bin, "dbManagement/backup-sessions.sh", []string{url, timeout, "BACKUP_DIR=" + dir}).want(t, exitOK)
 		entries, _ := os.ReadDir(dir)
 		if len(entries) != 1 || !regexp.MustCompile(`^sessions-\d{8}T\d{6}Z\.jsonl$`).MatchString(entries[0].Name()) {
 			t.Fatalf("backup directory holds %v, want one sessions-<time>.jsonl\n%s", entries, r)
@@ -127,20 +128,20 @@ func TestWrapperScripts(t *testing.T) {
 		ctl(t, nil, "restore", "--dry-run", file).want(t, exitOK)
 		// An explicit file, and flags.
 		file = filepath.Join(t.TempDir(), "explicit.jsonl")
-		script(t, bin, "dbManagement/backup-sessions.sh", []string{url}, file, "--no-progress").want(t, exitOK)
+		script(t, bin, "dbManagement/backup-sessions.sh", []string{url, timeout}, file, "--no-progress").want(t, exitOK)
 		r = ctl(t, nil, "restore", "--dry-run", file).want(t, exitOK)
 		if !strings.Contains(r.stdout, "200 sessions") {
 			t.Errorf("backup with an explicit file:\n%s", r)
 		}
-		script(t, bin, "dbManagement/backup-sessions.sh", []string{url}, file).want(t, exitUsage) // exists
-		r = script(t, bin, "dbManagement/backup-sessions.sh", []string{url}, "-").want(t, exitOK)
+		script(t, bin, "dbManagement/backup-sessions.sh", []string{url, timeout}, file).want(t, exitUsage) // exists
+		r = script(t, bin, "dbManagement/backup-sessions.sh", []string{url, timeout}, "-").want(t, exitOK)
 		if strings.Count(r.stdout, "\n") != 202 {
 			t.Errorf("backup to standard output: %d lines", strings.Count(r.stdout, "\n"))
 		}
 	})
 
 	t.Run("monitor", func(t *testing.T) {
-		r := script(t, bin, "dbManagement/monitor-sessions.sh", []string{url}, "--count", "2", "--interval", "50ms").want(t, exitOK)
+		r := script(t, bin, "dbManagement/monitor-sessions.sh", []string{url, timeout}, "--count", "2", "--interval", "50ms").want(t, exitOK)
 		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 		if len(lines) != 2 || fields(t, lines[1])["active"] != "200" {
 			t.Errorf("monitor wrapper:\n%s", r)
@@ -150,7 +151,7 @@ func TestWrapperScripts(t *testing.T) {
 	t.Run("connect", func(t *testing.T) {
 		cli := redistest.Binary(t, "redis-cli")
 		pwSrv := startWithPassword(t, "wrapper-pw")
-		vars := []string{"REDIS_URL=" + pwSrv.URL(), "REDIS_PASSWORD=wrapper-pw"}
+		vars := []string{"REDIS_URL=" + pwSrv.URL(), "REDIS_PASSWORD=wrapper-pw", timeout}
 		r := script(t, bin+string(os.PathListSeparator)+filepath.Dir(cli), "dbManagement/redis-connect.sh", vars, "--", "PING").want(t, exitOK)
 		if strings.TrimSpace(r.stdout) != "PONG" {
 			t.Errorf("redis-connect.sh -- PING:\n%s", r)
@@ -162,7 +163,7 @@ func TestWrapperScripts(t *testing.T) {
 	})
 
 	t.Run("SESSIONCTL", func(t *testing.T) {
-		r := script(t, "", "jobHelpers/session-health-check.sh", []string{url, "SESSIONCTL=" + filepath.Join(bin, "sessionctl")}).want(t, exitOK)
+		r := script(t, "", "jobHelpers/session-health-check.sh", []string{url, timeout, "SESSIONCTL=" + filepath.Join(bin, "sessionctl")}, "--timeout", "20s").want(t, exitOK)
 		oneLineOut(t, r, "ok: ")
 	})
 
@@ -175,7 +176,7 @@ func TestWrapperScripts(t *testing.T) {
 		}
 		goTool(t)
 		// PATH without sessionctl: the wrapper builds bin/sessionctl.
-		r := script(t, filepath.Dir(goTool(t)), "jobHelpers/session-health-check.sh", []string{url}).want(t, exitOK)
+		r := script(t, filepath.Dir(goTool(t)), "jobHelpers/session-health-check.sh", []string{url, timeout}, "--timeout", "20s").want(t, exitOK)
 		oneLineOut(t, r, "ok: ")
 		if _, err := os.Stat(filepath.Join(repoRoot, "bin", "sessionctl")); err != nil {
 			t.Errorf("bin/sessionctl not built: %v", err)
