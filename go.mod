@@ -2,7 +2,10 @@ module github.com/sessiondb/sessiondb
 
 go 1.26.8
 
-require github.com/redis/rueidis v1.0.79
+require (
+	github.com/redis/rueidis v1.0.79
+	golang.org/x/term v0.46.0
+)
 
 require (
 	github.com/BurntSushi/toml v1.4.1-0.20240526193622-a339e1f7089c // indirect

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sessiondb/sessiondb"
+)
+
+func cmdList(ctx context.Context, a *app, args []string) int {
+	fs := a.flagSet("list")
+	user := fs.String("user", "", "the `USER` whose sessions to list (required)")
+	asJSON := fs.Bool("json", false, `print JSON ({"sessions": [...]}) instead of a table`)
+	fs.help("sessionctl list --user USER [--json]", `
+Lists a user's live sessions, newest first: id, creation, last activity,
+when the session ends (the earlier of its absolute expiry and its idle
+timeout) and its metadata. Tokens are never shown: stores do not hold them.
+Long metadata values are cut in the table; --json prints them whole.`, `
+  sessionctl list --user user123
+  sessionctl list --user user123 --json | jq -r '.sessions[].id'`)
+	rest, code := a.parse(fs, args, true)
+	if code >= 0 {
+		return code
+	}
+	if code := a.wantArgs(rest); code >= 0 {
+		return code
+	}
+	if *user == "" {
+		return a.usageError("--user is required")
+	}
+	if err := sessiondb.CheckUserID(*user); err != nil {
+		return a.usageError("--user: %v", err)
+	}
+	m, cfg, code := a.open(false)
+	if code >= 0 {
+		return code
+	}
+	defer m.Store().Close()
+	ss, err := m.UserSessions(ctx, *user)
+	if err != nil {
+		return a.fail(cfg, err)
+	}
+	if *asJSON {
+		out := struct {
+			Sessions []sessionJSON `json:"sessions"`
+		}{Sessions: make([]sessionJSON, len(ss))}
+		for i, s := range ss {
+			out.Sessions[i] = toSessionJSON(s)
+		}
+		if err := writeJSON(a.stdout, out); err != nil {
+			return a.fail(cfg, err)
+		}
+		return exitOK
+	}
+	if len(ss) == 0 {
+		fmt.Fprintf(a.stdout, "user %s has no live sessions\n", text(*user))
+		return exitOK
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCREATED\tLAST SEEN\tENDS\tMETADATA")
+	for _, s := range ss {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s (%s)\t%s\n", s.ID, timeText(s.CreatedAt), relText(s.LastSeenAt, now),
+			timeText(s.EffectiveExpiry()), relText(s.EffectiveExpiry(), now), metadataText(s.Metadata, 40))
+	}
+	if err := tw.Flush(); err != nil {
+		return a.fail(cfg, err)
+	}
+	fmt.Fprintf(a.stdout, "%d live session(s) of user %s\n", len(ss), text(*user))
+	return exitOK
+}
