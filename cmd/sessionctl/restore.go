@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,11 +200,6 @@ func restoreRecords(ctx context.Context, st sessiondb.Store, r io.Reader, parall
 				}
 				ok, err := st.Restore(ctx, rec, now)
 				switch {
-				case err != nil && strings.Contains(err.Error(), "CLOCK"):
-					// The bucket's cleanup clock is already past this
-					// session's end (clocks of other hosts run ahead): it
-					// counts as expired.
-					expired.Add(1)
 				case err != nil:
 					cancel(fmt.Errorf("session %s: %w", rec.ID, err))
 				case ok:

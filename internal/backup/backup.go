@@ -331,8 +331,9 @@ func parseHeader(text []byte) (Header, error) {
 	return h, nil
 }
 
-// maxUnixMilli is the largest creation time the Redis encoding holds (6 bytes).
-const maxUnixMilli = 1<<47 - 1
+// maxMicros bounds the times and durations the Redis encoding holds
+// (microseconds below 2^52, about 142 years).
+const maxMicros = 1<<52 - 1
 
 func (r *record) toRecord() (*sessiondb.Record, error) {
 	if err := sessiondb.CheckUserID(r.UserID); err != nil {
@@ -348,14 +349,17 @@ func (r *record) toRecord() (*sessiondb.Record, error) {
 	switch {
 	case r.CreatedAt.IsZero() || r.ExpiresAt.IsZero() || r.LastSeenAt.IsZero():
 		return nil, errors.New("created_at, expires_at and last_seen_at are required")
-	case r.CreatedAt.UnixMilli() < 0 || r.CreatedAt.UnixMilli() > maxUnixMilli:
-		return nil, errors.New("created_at out of range")
+	case r.CreatedAt.UnixMicro() < 0 || r.CreatedAt.UnixMicro() > maxMicros ||
+		r.ExpiresAt.Sub(r.CreatedAt).Microseconds() > maxMicros || r.LastSeenAt.Sub(r.CreatedAt).Microseconds() > maxMicros:
+		return nil, errors.New("created_at, expires_at or last_seen_at out of range")
 	case r.ExpiresAt.Before(r.CreatedAt):
 		return nil, errors.New("expires_at before created_at")
 	case r.LastSeenAt.Before(r.CreatedAt):
 		return nil, errors.New("last_seen_at before created_at")
 	case r.TTLMs < 0 || r.IdleTimeoutMs < 0:
 		return nil, errors.New("negative ttl_ms or idle_timeout_ms")
+	case r.TTLMs > maxMicros/1000 || r.IdleTimeoutMs > maxMicros/1000:
+		return nil, errors.New("ttl_ms or idle_timeout_ms out of range")
 	}
 	for k := range r.Metadata {
 		if k == "" {
@@ -368,9 +372,9 @@ func (r *record) toRecord() (*sessiondb.Record, error) {
 	}
 	return &sessiondb.Record{
 		ID: r.ID, UserID: r.UserID,
-		CreatedAt:   r.CreatedAt.UTC().Truncate(time.Millisecond),
-		ExpiresAt:   r.ExpiresAt.UTC().Truncate(time.Millisecond),
-		LastSeenAt:  r.LastSeenAt.UTC().Truncate(time.Millisecond),
+		CreatedAt:   r.CreatedAt.UTC().Truncate(time.Microsecond),
+		ExpiresAt:   r.ExpiresAt.UTC().Truncate(time.Microsecond),
+		LastSeenAt:  r.LastSeenAt.UTC().Truncate(time.Microsecond),
 		TTL:         time.Duration(r.TTLMs) * time.Millisecond,
 		IdleTimeout: time.Duration(r.IdleTimeoutMs) * time.Millisecond,
 		Metadata:    md,

@@ -122,7 +122,7 @@ func TestBadFiles(t *testing.T) {
 	}
 	r := recs[0]
 	recLine := func(id, user string, extra string) string {
-		return fmt.Sprintf(`{"id":%q,"user_id":%q,"created_at":"2025-01-01T00:00:00Z","expires_at":"2999-01-01T00:00:00Z","last_seen_at":"2025-01-01T00:00:00Z","ttl_ms":1000,"idle_timeout_ms":0%s}`, id, user, extra)
+		return fmt.Sprintf(`{"id":%q,"user_id":%q,"created_at":"2025-01-01T00:00:00Z","expires_at":"2099-01-01T00:00:00Z","last_seen_at":"2025-01-01T00:00:00Z","ttl_ms":1000,"idle_timeout_ms":0%s}`, id, user, extra)
 	}
 	otherUser := "someone-else"
 	for sessiondb.UserShard(otherUser).Bucket == sessiondb.UserShard(r.UserID).Bucket {
@@ -156,7 +156,7 @@ func TestBadFiles(t *testing.T) {
 		{"empty user", resum(recLine(r.ID, "", "")), backup.ErrCorrupt, "user_id"},
 		{"control character in user", resum(recLine(r.ID, "a\tb", "")), backup.ErrCorrupt, "control character"},
 		{"missing times", resum(fmt.Sprintf(`{"id":%q,"user_id":%q,"ttl_ms":1,"idle_timeout_ms":0}`, r.ID, r.UserID)), backup.ErrCorrupt, "required"},
-		{"expiry before creation", resum(strings.Replace(recLine(r.ID, r.UserID, ""), "2999-01-01", "2024-01-01", 1)), backup.ErrCorrupt, "expires_at before created_at"},
+		{"expiry before creation", resum(strings.Replace(recLine(r.ID, r.UserID, ""), "2099-01-01", "2024-01-01", 1)), backup.ErrCorrupt, "expires_at before created_at"},
 		{"negative ttl", resum(strings.Replace(recLine(r.ID, r.UserID, ""), `"ttl_ms":1000`, `"ttl_ms":-1`, 1)), backup.ErrCorrupt, "negative"},
 		{"empty metadata key", resum(recLine(r.ID, r.UserID, `,"metadata":{"":"v"}`)), backup.ErrCorrupt, "empty key"},
 		{"trailer with end false", append(append([]byte{}, good[:len(good)-len(ls[3])]...), bytes.Replace(ls[3], []byte(`"end":true`), []byte(`"end":false`), 1)...), backup.ErrCorrupt, "malformed end line"},

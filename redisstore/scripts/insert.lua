@@ -5,8 +5,9 @@
 --       6 policy (evict-oldest|reject), 7 user id, 8 sub, 9 session key prefix,
 --       10 mode: 'create', or 'restore' (from a backup: no limit, counted as
 --       restored, an existing id is skipped)
--- Returns { 'added', evicted id hashes... }, or { 'present' } when a restore
--- skipped an existing id, or an error: EXISTS, LIMIT, CLOCK.
+-- Returns { 'added', evicted id hashes... }; for a restore, { 'present' } when
+-- the id exists or { 'expired' } when the session is over; or an error:
+-- EXISTS, LIMIT, CLOCK.
 -- Under OOM Redis refuses the whole script before it runs: nothing changes.
 -- The common case (a user under the limit, nothing expired) is five calls.
 local sess, uidx, q, h = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -20,6 +21,9 @@ end
 local d = drained(h, sub)
 local now = math.max(tonumber(ARGV[1]), d)
 if exp <= now then
+  if restore then
+    return { 'expired' } -- over by the bucket's clock: nothing to restore
+  end
   return redis.error_reply('CLOCK expiry not after the bucket clock')
 end
 
