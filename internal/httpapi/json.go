@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -52,7 +51,59 @@ func (s *Server) decode(r *http.Request, v any, optional bool) error {
 		return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			message: "the request body must be application/json"}
 	}
+	if tr, ok := v.(*tokenRequest); ok {
+		// The hot path (validate): skip encoding/json's reflection when the
+		// body is the plain {"token":"..."} that clients send.
+		if tok, ok := scanTokenBody(body); ok {
+			tr.Token = &tok
+			return nil
+		}
+	}
 	return decodeJSON(body, v)
+}
+
+// scanTokenBody reads a body of the form {"token":"<base64url and _>"}, with
+// optional white space, and reports whether the body had that form. For such
+// a body the result is what decodeJSON gives; any other body is left to it.
+func scanTokenBody(b []byte) (string, bool) {
+	i := 0
+	skip := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+			i++
+		}
+	}
+	expect := func(lit string) bool {
+		skip()
+		if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+			return false
+		}
+		i += len(lit)
+		return true
+	}
+	if !expect("{") || !expect(`"token"`) || !expect(":") || !expect(`"`) {
+		return "", false
+	}
+	start := i
+	for i < len(b) && isTokenChar(b[i]) {
+		i++
+	}
+	end := i
+	if i == len(b) || b[i] != '"' {
+		return "", false
+	}
+	i++
+	if !expect("}") {
+		return "", false
+	}
+	skip()
+	if i != len(b) {
+		return "", false
+	}
+	return string(b[start:end]), true
+}
+
+func isTokenChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }
 
 // isJSON reports whether a Content-Type is application/json, with no
@@ -127,13 +178,36 @@ func fieldType(field string) string {
 	return "a string"
 }
 
-// writeJSON writes a JSON answer.
+// Header values shared by every answer; net/http never changes them in place.
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
+	hdrNosniff = []string{"nosniff"}
+)
+
+// writeJSON writes a JSON answer. net/http adds the Content-Length of small
+// answers itself.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.Header()["Content-Type"] = hdrJSON
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// outBufSize is the capacity of pooled answer buffers; larger ones (long
+// session lists) are not kept.
+const outBufSize = 1 << 10
+
+// getBuf returns an empty buffer for an answer; give it back with putBuf once
+// written.
+func (s *Server) getBuf() *[]byte { return s.outBufs.Get().(*[]byte) }
+
+func (s *Server) putBuf(bp *[]byte, b []byte) {
+	if cap(b) > 16*outBufSize {
+		return
+	}
+	clear(b) // answers carry tokens
+	*bp = b[:0]
+	s.outBufs.Put(bp)
 }
 
 // timeLayout is RFC 3339 in UTC with milliseconds, the precision stores keep.

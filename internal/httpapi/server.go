@@ -66,6 +66,7 @@ type Server struct {
 	readyTimeout   time.Duration
 	errTooLarge    *apiError
 	bodies         sync.Pool // *[]byte of maxBody+1 bytes
+	outBufs        sync.Pool // *[]byte for answers
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -115,6 +116,10 @@ func New(cfg Config) (*Server, error) {
 		message: "the request body is larger than " + strconv.FormatInt(s.maxBody, 10) + " bytes"}
 	s.bodies.New = func() any {
 		b := make([]byte, s.maxBody+1)
+		return &b
+	}
+	s.outBufs.New = func() any {
+		b := make([]byte, 0, outBufSize)
 		return &b
 	}
 	s.storeReady.Store(true)
@@ -196,8 +201,8 @@ func (s *Server) wrap(rt Route) http.Handler {
 		defer s.inFlight.Dec()
 		sw := &statusWriter{ResponseWriter: w}
 		h := sw.Header()
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Content-Type-Options", "nosniff")
+		h["Cache-Control"] = hdrNoStore
+		h["X-Content-Type-Options"] = hdrNosniff
 
 		role, err := s.authorize(r, rt.Role)
 		if err == nil {

@@ -56,11 +56,12 @@ func token(t *string) (string, error) {
 }
 
 // writeSession answers with one session object.
-func writeSession(w http.ResponseWriter, status int, sess *sessiondb.Session, withToken bool) error {
-	b := make([]byte, 0, 384)
-	b = appendSession(b, sess, withToken)
+func (s *Server) writeSession(w http.ResponseWriter, status int, sess *sessiondb.Session, withToken bool) error {
+	bp := s.getBuf()
+	b := appendSession(*bp, sess, withToken)
 	b = append(b, '\n')
 	writeJSON(w, status, b)
+	s.putBuf(bp, b)
 	return nil
 }
 
@@ -83,7 +84,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.metrics.SessionCreated()
 	w.Header().Set("Location", "/v1/sessions/"+sess.ID)
-	return writeSession(w, http.StatusCreated, sess, true)
+	return s.writeSession(w, http.StatusCreated, sess, true)
 }
 
 // POST /v1/sessions/validate {token} -> 200 session.
@@ -104,7 +105,7 @@ func (s *Server) validateSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.SessionValidated(true)
-	return writeSession(w, http.StatusOK, sess, false)
+	return s.writeSession(w, http.StatusOK, sess, false)
 }
 
 // POST /v1/sessions/refresh {token, ttl_seconds?} -> 200 session.
@@ -126,7 +127,7 @@ func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.SessionRefreshed()
-	return writeSession(w, http.StatusOK, sess, false)
+	return s.writeSession(w, http.StatusOK, sess, false)
 }
 
 // POST /v1/sessions/rotate {token} -> 200 session + new token.
@@ -144,7 +145,7 @@ func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.SessionRotated()
-	return writeSession(w, http.StatusOK, sess, true)
+	return s.writeSession(w, http.StatusOK, sess, true)
 }
 
 // POST /v1/sessions/invalidate {token} -> 204.
@@ -186,7 +187,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeSession(w, http.StatusOK, sess, false)
+	return s.writeSession(w, http.StatusOK, sess, false)
 }
 
 // DELETE /v1/sessions/{id} -> 204.

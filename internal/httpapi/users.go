@@ -13,8 +13,8 @@ func (s *Server) listUserSessions(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	b := make([]byte, 0, 64+320*len(list))
-	b = append(b, `{"sessions":[`...)
+	bp := s.getBuf()
+	b := append(*bp, `{"sessions":[`...)
 	for i, sess := range list {
 		if i > 0 {
 			b = append(b, ',')
@@ -23,6 +23,7 @@ func (s *Server) listUserSessions(w http.ResponseWriter, r *http.Request) error 
 	}
 	b = append(b, "]}\n"...)
 	writeJSON(w, http.StatusOK, b)
+	s.putBuf(bp, b)
 	return nil
 }
 

@@ -44,6 +44,10 @@ type statsCollector struct {
 // (DefaultStatsTimeout when 0). Every replica of sessiond exports the same
 // store-wide figures: aggregate them with max, not sum.
 func (m *Metrics) RegisterStats(src StatsSource, maxAge, timeout time.Duration) {
+	m.registerStats(src, maxAge, timeout)
+}
+
+func (m *Metrics) registerStats(src StatsSource, maxAge, timeout time.Duration) *statsCollector {
 	if maxAge <= 0 {
 		maxAge = DefaultStatsMaxAge
 	}
@@ -70,6 +74,7 @@ func (m *Metrics) RegisterStats(src StatsSource, maxAge, timeout time.Duration) 
 		}),
 	}
 	m.Registry.MustRegister(c)
+	return c
 }
 
 // Describe implements prometheus.Collector.
