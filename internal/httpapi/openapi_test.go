@@ -16,7 +16,7 @@ import (
 
 // openAPIDocument is the part of an OpenAPI 3 document the tests read.
 type openAPIDocument struct {
-	OpenAPI string                                 `json:"openapi"`
+	OpenAPI string                                `json:"openapi"`
 	Paths   map[string]map[string]json.RawMessage `json:"paths"`
 	Comps   struct {
 		Schemas map[string]schema `json:"schemas"`
