@@ -34,8 +34,8 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// HTTP server timeouts. A request's store calls are bounded by
-// httpapi.DefaultRequestTimeout (10s), below writeTimeout.
+// HTTP server timeouts. Each store call of a request is bounded by
+// REDIS_TIMEOUT_MS (2s by default), well below writeTimeout.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second

@@ -5,7 +5,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -25,9 +24,8 @@ import (
 
 // Defaults of Config's zero fields.
 const (
-	DefaultMaxBodyBytes   = 16 << 10
-	DefaultRequestTimeout = 10 * time.Second
-	DefaultReadyTimeout   = time.Second
+	DefaultMaxBodyBytes = 16 << 10
+	DefaultReadyTimeout = time.Second
 )
 
 // Config configures a Server.
@@ -45,9 +43,6 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// MaxBodyBytes caps request bodies; larger ones get 413. Default 16 KiB.
 	MaxBodyBytes int64
-	// RequestTimeout bounds the store calls of one request; past it the
-	// request fails with 503. Default 10s.
-	RequestTimeout time.Duration
 	// ReadyTimeout bounds the store ping of /readyz. Default 1s.
 	ReadyTimeout time.Duration
 }
@@ -60,13 +55,12 @@ type Server struct {
 	metrics  *metrics.Metrics
 	inFlight prometheus.Gauge
 
-	maxBody        int64
-	maxTTLSeconds  int64
-	requestTimeout time.Duration
-	readyTimeout   time.Duration
-	errTooLarge    *apiError
-	bodies         sync.Pool // *[]byte of maxBody+1 bytes
-	outBufs        sync.Pool // *[]byte for answers
+	maxBody       int64
+	maxTTLSeconds int64
+	readyTimeout  time.Duration
+	errTooLarge   *apiError
+	bodies        sync.Pool // *[]byte of maxBody+1 bytes
+	outBufs       sync.Pool // *[]byte for answers
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -86,15 +80,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("httpapi: negative MaxBodyBytes")
 	}
 	s := &Server{
-		m:              cfg.Manager,
-		keys:           cfg.Keys,
-		log:            cfg.Logger,
-		metrics:        cfg.Metrics,
-		maxBody:        cfg.MaxBodyBytes,
-		requestTimeout: cfg.RequestTimeout,
-		readyTimeout:   cfg.ReadyTimeout,
-		maxTTLSeconds:  int64(cfg.Manager.Options().MaxTTL / time.Second),
-		mux:            http.NewServeMux(),
+		m:             cfg.Manager,
+		keys:          cfg.Keys,
+		log:           cfg.Logger,
+		metrics:       cfg.Metrics,
+		maxBody:       cfg.MaxBodyBytes,
+		readyTimeout:  cfg.ReadyTimeout,
+		maxTTLSeconds: int64(cfg.Manager.Options().MaxTTL / time.Second),
+		mux:           http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -104,9 +97,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBodyBytes
-	}
-	if s.requestTimeout <= 0 {
-		s.requestTimeout = DefaultRequestTimeout
 	}
 	if s.readyTimeout <= 0 {
 		s.readyTimeout = DefaultReadyTimeout
@@ -187,8 +177,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // sending requests while the server drains.
 func (s *Server) Shutdown() { s.shuttingDown.Store(true) }
 
-// wrap makes a route's http.Handler: authentication, a bound on the request's
-// store calls, error answers, metrics and the log line.
+// wrap makes a route's http.Handler: authentication, error answers, metrics
+// and the log line.
 func (s *Server) wrap(rt Route) http.Handler {
 	rm := s.metrics.Route(rt.Path, rt.Method)
 	level := slog.LevelInfo
@@ -204,11 +194,12 @@ func (s *Server) wrap(rt Route) http.Handler {
 		h["Cache-Control"] = hdrNoStore
 		h["X-Content-Type-Options"] = hdrNosniff
 
+		// No deadline is added to the request's context: each store call
+		// is bounded by the store's own timeout (REDIS_TIMEOUT_MS), which a
+		// longer deadline would replace.
 		role, err := s.authorize(r, rt.Role)
 		if err == nil {
-			ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout)
-			err = rt.handle(s, sw, r.WithContext(ctx))
-			cancel()
+			err = rt.handle(s, sw, r)
 		}
 		var ae *apiError
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/internal/metrics"
@@ -145,32 +144,6 @@ func TestReadyzStoreClosed(t *testing.T) {
 	}
 	// Calls fail the same way, never with a 500.
 	wantError(t, do(t, s, "POST", "/v1/sessions", `{"user_id":"u"}`), 503, CodeUnavailable, "")
-}
-
-// slowStore blocks Get until its context is done, like a hung Redis.
-type slowStore struct{ sessiondb.Store }
-
-func (slowStore) Get(ctx context.Context, id string, now time.Time) (*sessiondb.Record, error) {
-	<-ctx.Done()
-	return nil, fmt.Errorf("%w: %w", sessiondb.ErrUnavailable, ctx.Err())
-}
-
-func TestRequestTimeout(t *testing.T) {
-	st := memstore.New()
-	m, err := sessiondb.New(slowStore{st}, sessiondb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Manager: m, RequestTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _ := createToken(t, s, "u")
-	w := do(t, s, "POST", "/v1/sessions/validate", `{"token":"`+tok+`"}`)
-	wantError(t, w, 503, CodeUnavailable, "")
-	if w.Header().Get("Retry-After") != retryAfterSeconds {
-		t.Errorf("Retry-After = %q, want %q", w.Header().Get("Retry-After"), retryAfterSeconds)
-	}
 }
 
 func TestToAPIError(t *testing.T) {
