@@ -89,12 +89,7 @@ func startDaemonErr(t *testing.T, env map[string]string, args ...string) *daemon
 		if time.Now().After(deadline) {
 			t.Fatalf("sessiond did not start listening:\n%s", d.Logs)
 		}
-		for _, line := range logLines(t, d.Logs.String()) {
-			if line["msg"] == "listening" {
-				d.Addr, _ = line["addr"].(string)
-				d.URL, _ = line["url"].(string)
-			}
-		}
+		d.Addr, d.URL = listeningAddr(t, d.Logs.String())
 		time.Sleep(5 * time.Millisecond)
 	}
 	d.client = &http.Client{
@@ -118,6 +113,35 @@ func (d *daemon) Stop() error {
 		}
 	})
 	return d.stopErr
+}
+
+// listeningAddr finds the address and URL in the "listening" log line, in
+// the JSON or the text format.
+func listeningAddr(t *testing.T, logs string) (addr, url string) {
+	t.Helper()
+	if strings.HasPrefix(logs, "{") {
+		for _, line := range logLines(t, logs) {
+			if line["msg"] == "listening" {
+				addr, _ = line["addr"].(string)
+				url, _ = line["url"].(string)
+			}
+		}
+		return addr, url
+	}
+	for line := range strings.SplitSeq(logs, "\n") {
+		if !strings.Contains(line, " msg=listening ") {
+			continue
+		}
+		for field := range strings.FieldsSeq(line) {
+			if v, ok := strings.CutPrefix(field, "addr="); ok {
+				addr = v
+			}
+			if v, ok := strings.CutPrefix(field, "url="); ok {
+				url = v
+			}
+		}
+	}
+	return addr, url
 }
 
 // logLines parses JSON log output, one object a line.

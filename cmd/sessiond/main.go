@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -267,28 +266,19 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 // healthcheck GETs /healthz of the sessiond that sc configures and returns
 // nil on a 200 within healthcheckWait.
 func healthcheck(ctx context.Context, sc serverConfig, stdout io.Writer) error {
-	host, port, err := net.SplitHostPort(sc.Addr)
+	url, err := healthcheckURL(sc)
 	if err != nil {
 		return err
-	}
-	switch host {
-	case "", "0.0.0.0", "::", "[::]":
-		host = "127.0.0.1"
-	}
-	scheme := "http"
-	if sc.tls() {
-		scheme = "https"
 	}
 	client := &http.Client{
 		Timeout: healthcheckWait,
 		Transport: &http.Transport{
-			// A loopback probe of our own server: its certificate names the
-			// service, not 127.0.0.1.
+			// A loopback probe of our own server, whose certificate names
+			// the service, not 127.0.0.1.
 			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
 			DisableKeepAlives: true,
 		},
 	}
-	url := scheme + "://" + net.JoinHostPort(strings.Trim(host, "[]"), port) + "/healthz"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -304,4 +294,22 @@ func healthcheck(ctx context.Context, sc serverConfig, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil
+}
+
+// healthcheckURL is the /healthz URL of the sessiond that sc configures: on
+// 127.0.0.1 when it listens on every interface, https with TLS.
+func healthcheckURL(sc serverConfig) (string, error) {
+	host, port, err := net.SplitHostPort(sc.Addr)
+	if err != nil {
+		return "", err
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if sc.tls() {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/healthz", nil
 }
