@@ -6,9 +6,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sessiondb/sessiondb/internal/redistest"
 )
 
 // TestAuthKeys runs the access rules over HTTP with keys from the
@@ -208,4 +211,41 @@ func testLogsCarryNoSecrets(t *testing.T, format string) {
 		}
 		t.Logf("%s logs: %d lines, %d canary hits", format, strings.Count(all, "\n"), hits)
 	})
+}
+
+// TestRedisPasswordNotLogged runs against a redis-server with a password,
+// given in the URL and as REDIS_PASSWORD, through an outage, and greps the
+// logs for the password.
+func TestRedisPasswordNotLogged(t *testing.T) {
+	const password = "canary-redis-password-93be"
+	srv := redistest.Start(t)
+	if _, err := srv.Do("CONFIG", "SET", "requirepass", password); err != nil {
+		t.Fatal(err)
+	}
+	for name, env := range map[string]map[string]string{
+		"url":  {"REDIS_URL": "redis://:" + password + "@" + srv.Addr()},
+		"host": {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": strconv.Itoa(srv.Port), "REDIS_PASSWORD": password},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env["REDIS_TIMEOUT_MS"] = "300"
+			d := startDaemon(t, env)
+			s := d.create(t, "u", "")
+			d.do("POST", "/v1/sessions/validate", `{"token":"`+s.Token+`"}`).want(t, 200)
+			srv.Pause()
+			d.do("GET", "/readyz", "").want(t, 503)
+			d.do("POST", "/v1/sessions/validate", `{"token":"`+s.Token+`"}`).want(t, 503)
+			srv.Resume()
+			eventually(t, 20*time.Second, "ready again", func() bool { return d.do("GET", "/readyz", "").Status == 200 })
+			if err := d.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			logs := d.Logs.String()
+			if !strings.Contains(logs, "not ready") || !strings.Contains(logs, `"code":"unavailable"`) {
+				t.Fatalf("the outage is not in the logs:\n%s", logs)
+			}
+			if strings.Contains(logs, password) {
+				t.Fatalf("the logs hold the Redis password:\n%s", logs)
+			}
+		})
+	}
 }

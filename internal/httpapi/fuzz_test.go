@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,18 +84,22 @@ var fuzzRoutes = []string{"/v1/sessions", "/v1/sessions/validate", "/v1/sessions
 // FuzzJSONBodies sends arbitrary bodies and content types to every call
 // that reads a JSON body.
 func FuzzJSONBodies(f *testing.F) {
-	s := newTestServer(f, sessiondb.Options{MaxSessionsPerUser: 3, LimitPolicy: sessiondb.PolicyReject, MaxMetadataBytes: 256}, nil)
+	// Short lives and a periodic cleanup keep a long fuzzing run's memory
+	// store small.
+	s := newTestServer(f, sessiondb.Options{TTL: time.Second, MaxTTL: 5 * time.Second,
+		MaxSessionsPerUser: 3, LimitPolicy: sessiondb.PolicyReject, MaxMetadataBytes: 256}, nil)
+	var runs atomic.Int64
 	tok, _ := createToken(f, s, "fuzz")
 	const ct = "application/json"
 	for i := range fuzzRoutes {
 		r := uint8(i)
 		for _, body := range []string{
 			`{"token":"` + tok + `"}`,
-			`{"token":"` + tok + `","ttl_seconds":60}`,
+			`{"token":"` + tok + `","ttl_seconds":5}`,
 			`{"token":"sdb_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`,
 			`{"token":""}`, `{"token":null}`, `{"token":1}`, `{}`, ``, `null`, `[]`,
 			`{"user_id":"alice"}`,
-			`{"user_id":"alice","ttl_seconds":60,"metadata":{"ip":"192.0.2.1"}}`,
+			`{"user_id":"alice","ttl_seconds":2,"metadata":{"ip":"192.0.2.1"}}`,
 			`{"user_id":"bob","ttl_seconds":0}`, `{"user_id":"bob","ttl_seconds":-1}`,
 			`{"user_id":"bob","ttl_seconds":1.5}`, `{"user_id":"bob","ttl_seconds":"60"}`,
 			`{"user_id":"bob","ttl_seconds":99999999999999999999}`,
@@ -111,6 +116,11 @@ func FuzzJSONBodies(f *testing.F) {
 		f.Add(r, "", []byte(`{"user_id":"alice"}`))
 	}
 	f.Fuzz(func(t *testing.T, route uint8, contentType string, body []byte) {
+		if runs.Add(1)%10000 == 0 {
+			if _, err := s.m.Cleanup(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
 		target := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		req := httptest.NewRequest("POST", target, bytes.NewReader(body))
 		if contentType != "" {
