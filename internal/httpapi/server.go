@@ -6,9 +6,11 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -199,7 +201,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 		// longer deadline would replace.
 		role, err := s.authorize(r, rt.Role)
 		if err == nil {
-			err = rt.handle(s, sw, r)
+			err = s.call(rt, sw, r)
 		}
 		var ae *apiError
 		if err != nil {
@@ -218,6 +220,21 @@ func (s *Server) wrap(rt Route) http.Handler {
 		rm.Observe(status, took)
 		s.logRequest(r, rt, level, status, role, took, ae)
 	})
+}
+
+// call runs a route's handler and turns a panic into an error, so that the
+// client gets a 500 in the API's error shape and the log gets the stack.
+func (s *Server) call(rt Route, w http.ResponseWriter, r *http.Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("handler panic", "route", rt.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic in %s %s", rt.Method, rt.Path)
+		}
+	}()
+	return rt.handle(s, w, r)
 }
 
 // logRequest logs one line per request. It never logs the path (it holds
