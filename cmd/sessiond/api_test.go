@@ -304,6 +304,7 @@ func TestBadInputs(t *testing.T) {
 			{"null", `null`, "application/json", 400, "invalid_argument", ""},
 			{"trailing data", `{"user_id":"u"} {"user_id":"v"}`, "application/json", 400, "invalid_argument", ""},
 			{"unknown field", `{"user_id":"u","role":"admin"}`, "application/json", 400, "invalid_argument", ""},
+			{"field in other case", `{"User_ID":"u"}`, "application/json", 400, "invalid_argument", ""},
 			{"missing user_id", `{"ttl_seconds":60}`, "application/json", 400, "invalid_argument", "user_id"},
 			{"user_id number", `{"user_id":42}`, "application/json", 400, "invalid_argument", "user_id"},
 			{"user_id null", `{"user_id":null}`, "application/json", 400, "invalid_argument", "user_id"},
@@ -322,6 +323,8 @@ func TestBadInputs(t *testing.T) {
 			{"metadata number", `{"user_id":"u","metadata":{"k":1}}`, "application/json", 400, "invalid_argument", "metadata"},
 			{"metadata nested", `{"user_id":"u","metadata":{"k":{"a":"b"}}}`, "application/json", 400, "invalid_argument", "metadata"},
 			{"metadata array", `{"user_id":"u","metadata":["k"]}`, "application/json", 400, "invalid_argument", "metadata"},
+			{"metadata null value", `{"user_id":"u","metadata":{"k":null}}`, "application/json", 400, "invalid_argument", "metadata"},
+			{"metadata bool value", `{"user_id":"u","metadata":{"k":true}}`, "application/json", 400, "invalid_argument", "metadata"},
 			{"metadata string", `{"user_id":"u","metadata":"k=v"}`, "application/json", 400, "invalid_argument", "metadata"},
 			{"metadata empty key", `{"user_id":"u","metadata":{"":"v"}}`, "application/json", 400, "invalid_argument", "metadata"},
 			{"metadata too big", `{"user_id":"u","metadata":{"k":"` + strings.Repeat("v", 5000) + `"}}`, "application/json", 400, "invalid_argument", "metadata"},
@@ -341,6 +344,7 @@ func TestBadInputs(t *testing.T) {
 		for _, p := range []string{"validate", "refresh", "rotate", "invalidate"} {
 			d.do("POST", "/v1/sessions/"+p, `{"token":"x","extra":1}`).wantError(t, 400, "invalid_argument", "")
 			d.do("POST", "/v1/sessions/"+p, `{"token":["x"]}`).wantError(t, 400, "invalid_argument", "token")
+			d.do("POST", "/v1/sessions/"+p, `{"Token":"x"}`).wantError(t, 400, "invalid_argument", "")
 			d.do("POST", "/v1/sessions/"+p, `{"token":"x"}`, "Content-Type", "text/plain").wantError(t, 415, "unsupported_media_type", "")
 			d.do("POST", "/v1/sessions/"+p, `{"token":"`+strings.Repeat("x", 20000)+`"}`).wantError(t, 413, "too_large", "")
 		}

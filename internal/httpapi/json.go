@@ -138,6 +138,37 @@ func decodeJSON(body []byte, v any) error {
 	if rest := body[dec.InputOffset():]; len(bytes.TrimLeft(rest, " \t\r\n")) != 0 {
 		return invalidArgument("", "unexpected data after the JSON object")
 	}
+	if f, ok := v.(fielder); ok {
+		return exactFields(body, f.jsonFields())
+	}
+	return nil
+}
+
+// fielder is a request type that lists its JSON field names.
+type fielder interface{ jsonFields() []string }
+
+// exactFields checks that the top-level keys of a valid JSON object are all
+// among fields, with the same case: encoding/json matches field names
+// without regard to case, and the API does not.
+func exactFields(body []byte, fields []string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // {
+		return jsonError(err)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return jsonError(err)
+		}
+		key, _ := tok.(string)
+		if !slices.Contains(fields, key) {
+			return jsonError(fmt.Errorf("json: unknown field %q", key))
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return jsonError(err)
+		}
+	}
 	return nil
 }
 

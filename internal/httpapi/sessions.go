@@ -12,9 +12,30 @@ import (
 // createRequest is the body of POST /v1/sessions. Pointers tell an absent
 // field from a zero one.
 type createRequest struct {
-	UserID     *string           `json:"user_id"`
-	TTLSeconds *int64            `json:"ttl_seconds"`
-	Metadata   map[string]string `json:"metadata"`
+	UserID     *string            `json:"user_id"`
+	TTLSeconds *int64             `json:"ttl_seconds"`
+	Metadata   map[string]*string `json:"metadata"` // pointers to tell null from ""
+}
+
+func (createRequest) jsonFields() []string { return []string{"user_id", "ttl_seconds", "metadata"} }
+func (tokenRequest) jsonFields() []string  { return []string{"token"} }
+func (refreshRequest) jsonFields() []string {
+	return []string{"token", "ttl_seconds"}
+}
+
+// metadata converts the metadata of a request: every value must be a string.
+func metadata(md map[string]*string) (map[string]string, error) {
+	if len(md) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(md))
+	for k, v := range md {
+		if v == nil {
+			return nil, invalidArgument("metadata", "metadata: want an object of string values, got a JSON null")
+		}
+		out[k] = *v
+	}
+	return out, nil
 }
 
 // tokenRequest is the body of validate, rotate and invalidate.
@@ -78,7 +99,11 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sess, err := s.m.Create(r.Context(), *req.UserID, ttl, req.Metadata)
+	md, err := metadata(req.Metadata)
+	if err != nil {
+		return err
+	}
+	sess, err := s.m.Create(r.Context(), *req.UserID, ttl, md)
 	if err != nil {
 		return err
 	}
