@@ -10,9 +10,9 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,16 +150,7 @@ func TestHealthcheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer notSessiond.Close()
-	go func() {
-		for {
-			c, err := notSessiond.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-			c.Close()
-		}
-	}()
+	go func() { _ = http.Serve(notSessiond, http.NotFoundHandler()) }()
 	if _, err := runCLI(t, nil, "-healthcheck", "-addr", notSessiond.Addr().String()); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("-healthcheck against a 404 = %v, want an error", err)
 	}
