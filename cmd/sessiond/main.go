@@ -1,0 +1,315 @@
+// Command sessiond serves sessiondb's session API over HTTP: create,
+// validate, refresh, rotate and invalidate sessions, list and revoke a user's
+// sessions, statistics and cleanup, with API keys, probes, Prometheus metrics
+// and graceful shutdown.
+//
+// With no configuration it listens on 127.0.0.1:8080 and keeps sessions in
+// memory; set REDIS_URL or REDIS_HOST to use Redis. Every setting is an
+// environment variable (also read from a .env file) and, but for secrets, a
+// flag; run sessiond -h for the list. docs/sessiond.md has the details.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/config"
+	"github.com/sessiondb/sessiondb/internal/httpapi"
+	"github.com/sessiondb/sessiondb/internal/metrics"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// HTTP server timeouts. Each store call of a request is bounded by
+// REDIS_TIMEOUT_MS (2s by default), well below writeTimeout.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 15 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 32 << 10
+	healthcheckWait   = 2 * time.Second
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process at once
+	}()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "sessiond: %v\nRun sessiond -h for the flags and environment variables.\n", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "sessiond:", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake on the command line.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// run is sessiond: it reads the configuration from getenv (and ./.env) and
+// args, then serves until ctx is done and shuts down gracefully. With
+// -healthcheck it probes a running sessiond instead.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	getenv, err := config.Getenv(getenv, ".env")
+	if err != nil {
+		return err
+	}
+	cfg, cfgErr := config.FromEnv(getenv)
+	sc, scErr := serverConfigFromEnv(getenv)
+	if err := errors.Join(cfgErr, scErr); err != nil {
+		return err
+	}
+
+	fs := flag.NewFlagSet("sessiond", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.RegisterFlags(fs)
+	sc.registerFlags(fs)
+	probe := fs.Bool("healthcheck", false, "instead of serving, GET /healthz of the sessiond configured by SESSIOND_ADDR (127.0.0.1 for a wildcard host) within 2s: exit 0 on 200, 1 otherwise; for container health checks")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, fs)
+			return nil
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if err := errors.Join(cfg.Check(), sc.check()); err != nil {
+		return err
+	}
+	switch {
+	case *showVersion:
+		fmt.Fprintln(stdout, "sessiond", version)
+		return nil
+	case *probe:
+		return healthcheck(ctx, sc, stdout)
+	}
+	return serve(ctx, cfg, sc, newLogger(stderr, sc))
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, `Usage: sessiond [flags]
+
+sessiond serves the sessiondb session API over HTTP (see docs/sessiond.md).
+Every flag can also be set by the environment variable named in its
+description, or in a .env file in the working directory; flags win.
+Without REDIS_URL or REDIS_HOST, sessions are kept in memory.
+
+Flags:
+`)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprint(w, `
+Environment only (secrets are not flags, which ps would show):
+  SESSIOND_API_KEYS   API keys as comma-separated role:key pairs, role app or
+                      admin; prefer SESSIOND_API_KEYS_FILE. Without any key,
+                      sessiond serves only on a loopback address.
+  REDIS_PASSWORD      Redis password; prefer REDIS_PASSWORD_FILE.
+`)
+}
+
+func newLogger(w io.Writer, sc serverConfig) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: sc.LogLevel}
+	if sc.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the server until ctx is done, then shuts down: readiness goes
+// 503, the listener closes, in-flight requests get the grace period, the
+// cleaner stops, and the store closes last.
+func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Logger) error {
+	keys, err := httpapi.LoadKeys(sc.APIKeys, sc.APIKeysFile)
+	if err != nil {
+		return err
+	}
+	if keys.Len() == 0 && !isLoopback(sc.Addr) {
+		return fmt.Errorf("no API keys configured and SESSIOND_ADDR %s is not a loopback address: "+
+			"set SESSIOND_API_KEYS or SESSIOND_API_KEYS_FILE, or listen on 127.0.0.1", sc.Addr)
+	}
+	var tlsConfig *tls.Config
+	if sc.tls() {
+		cert, err := tls.LoadX509KeyPair(sc.TLSCertFile, sc.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("SESSIOND_TLS_CERT_FILE/SESSIOND_TLS_KEY_FILE: %w", err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+
+	st, err := cfg.OpenStore()
+	if err != nil {
+		return err
+	}
+	storeOpen := true
+	defer func() {
+		if storeOpen {
+			st.Close()
+		}
+	}()
+	met := metrics.New(version)
+	opts := cfg.Options()
+	opts.Logger = log.With("component", "sessiondb")
+	m, err := sessiondb.New(met.InstrumentStore(st), opts)
+	if err != nil {
+		return err
+	}
+	met.RegisterStats(m, 0, 0)
+	api, err := httpapi.New(httpapi.Config{
+		Manager: m, Keys: keys, Metrics: met, MaxBodyBytes: sc.MaxBodyBytes,
+		Logger: log.With("component", "http"),
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", sc.Addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           api,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	if keys.Len() == 0 {
+		log.Warn("no API keys configured: every caller has full access, so sessiond serves on loopback only", "addr", sc.Addr)
+	} else {
+		log.Info("API keys loaded", "app", keys.Count(httpapi.RoleApp), "admin", keys.Count(httpapi.RoleAdmin))
+	}
+	log.Info("listening", "version", version, "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(),
+		"store", cfg.Describe(), "cleanup_interval", opts.CleanupInterval.String())
+
+	served := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			served <- hs.ServeTLS(ln, "", "")
+		} else {
+			served <- hs.Serve(ln)
+		}
+	}()
+
+	cleanerCtx, stopCleaner := context.WithCancel(context.Background())
+	cleanerDone := make(chan struct{})
+	go func() {
+		defer close(cleanerDone)
+		cleanLog := log.With("component", "cleaner")
+		_ = m.RunCleaner(cleanerCtx, func(removed int, took time.Duration, err error) {
+			met.CleanupDone(removed, took, err)
+			if err == nil {
+				cleanLog.Debug("cleanup pass", "removed", removed, "duration_ms", float64(took.Microseconds())/1000)
+			}
+		})
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", sc.ShutdownGrace.String())
+	case err := <-served:
+		runErr = fmt.Errorf("serve: %w", err)
+	}
+	api.Shutdown()
+	graceCtx, cancel := context.WithTimeout(context.Background(), sc.ShutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(graceCtx); err != nil {
+		hs.Close()
+		log.Warn("grace period over: closed the connections of unfinished requests", "grace", sc.ShutdownGrace.String())
+		if runErr == nil {
+			runErr = fmt.Errorf("shutdown: requests still running after the %s grace period were cut", sc.ShutdownGrace)
+		}
+	}
+	stopCleaner()
+	<-cleanerDone
+	storeOpen = false
+	if err := st.Close(); err != nil && !errors.Is(err, sessiondb.ErrClosed) {
+		log.Warn("closing the store", "err", err)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+// healthcheck GETs /healthz of the sessiond that sc configures and returns
+// nil on a 200 within healthcheckWait.
+func healthcheck(ctx context.Context, sc serverConfig, stdout io.Writer) error {
+	url, err := healthcheckURL(sc)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{
+		Timeout: healthcheckWait,
+		Transport: &http.Transport{
+			// A loopback probe of our own server, whose certificate names
+			// the service, not 127.0.0.1.
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+			DisableKeepAlives: true,
+		},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %s", url, resp.Status)
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
+
+// healthcheckURL is the /healthz URL of the sessiond that sc configures: on
+// 127.0.0.1 when it listens on every interface, https with TLS.
+func healthcheckURL(sc serverConfig) (string, error) {
+	host, port, err := net.SplitHostPort(sc.Addr)
+	if err != nil {
+		return "", err
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if sc.tls() {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/healthz", nil
+}

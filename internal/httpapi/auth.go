@@ -1,0 +1,160 @@
+package httpapi
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Role is what an API key may do.
+type Role int
+
+// The roles, each allowed everything the one before it is.
+const (
+	RoleNone  Role = iota // no key needed: probes, metrics, the API document
+	RoleApp               // every /v1/sessions and /v1/users call
+	RoleAdmin             // also /v1/stats and /v1/cleanup
+)
+
+// String returns the role's name as used in key lists.
+func (r Role) String() string {
+	switch r {
+	case RoleApp:
+		return "app"
+	case RoleAdmin:
+		return "admin"
+	}
+	return "none"
+}
+
+// KeySet is a set of API keys and their roles. It keeps only the keys'
+// SHA-256 hashes. The zero value holds no key. It is safe for concurrent use
+// once built.
+type KeySet struct {
+	keys []apiKey
+}
+
+type apiKey struct {
+	sum  [sha256.Size]byte
+	role Role
+}
+
+// Len returns the number of keys.
+func (ks *KeySet) Len() int {
+	if ks == nil {
+		return 0
+	}
+	return len(ks.keys)
+}
+
+// Count returns the number of keys with the given role.
+func (ks *KeySet) Count(role Role) int {
+	n := 0
+	for _, k := range ks.keys {
+		if k.role == role {
+			n++
+		}
+	}
+	return n
+}
+
+// Lookup returns the role of key, or false. It compares the key's hash with
+// every key's hash in constant time, so that neither the time it takes nor
+// its result's timing tells how much of a key was right, or its length.
+func (ks *KeySet) Lookup(key string) (Role, bool) {
+	sum := sha256.Sum256([]byte(key))
+	role := RoleNone
+	for _, k := range ks.keys {
+		if subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1 {
+			role = k.role
+		}
+	}
+	return role, role != RoleNone
+}
+
+// add adds one "role:key" entry. Its errors never quote the entry, which
+// holds a secret (or, with role and key swapped by mistake, is one).
+func (ks *KeySet) add(entry string) error {
+	roleName, key, ok := strings.Cut(strings.TrimSpace(entry), ":")
+	if !ok || key == "" {
+		return errors.New("want role:key")
+	}
+	var role Role
+	switch roleName {
+	case "app":
+		role = RoleApp
+	case "admin":
+		role = RoleAdmin
+	default:
+		return errors.New("unknown role (want app or admin)")
+	}
+	for _, c := range []byte(key) {
+		if c <= ' ' || c >= 0x7f || c == ',' {
+			return errors.New("the key must be printable ASCII without spaces or commas")
+		}
+	}
+	sum := sha256.Sum256([]byte(key))
+	for _, k := range ks.keys {
+		if k.sum == sum {
+			if k.role != role {
+				return errors.New("the same key is given with two roles")
+			}
+			return nil
+		}
+	}
+	ks.keys = append(ks.keys, apiKey{sum: sum, role: role})
+	return nil
+}
+
+// LoadKeys builds the key set from SESSIOND_API_KEYS (list: comma-separated
+// role:key pairs) and SESSIOND_API_KEYS_FILE (file: one pair a line, blank
+// lines and lines starting with # skipped); both may be given, and neither.
+// Its errors say where the bad entry is, never what it holds.
+func LoadKeys(list, file string) (*KeySet, error) {
+	ks := &KeySet{}
+	if strings.TrimSpace(list) != "" {
+		for i, entry := range strings.Split(list, ",") {
+			if err := ks.add(entry); err != nil {
+				return nil, fmt.Errorf("SESSIOND_API_KEYS: entry %d: %w", i+1, err)
+			}
+		}
+	}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("SESSIOND_API_KEYS_FILE: %w", err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for n := 1; sc.Scan(); n++ {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if err := ks.add(line); err != nil {
+				return nil, fmt.Errorf("SESSIOND_API_KEYS_FILE %s: line %d: %w", file, n, err)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("SESSIOND_API_KEYS_FILE %s: %w", file, err)
+		}
+		if ks.Len() == 0 {
+			return nil, fmt.Errorf("SESSIOND_API_KEYS_FILE %s: no key in the file", file)
+		}
+	}
+	return ks, nil
+}
+
+// bearer returns the credentials of an "Authorization: Bearer <key>" header.
+func bearer(header string) (string, bool) {
+	scheme, cred, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	cred = strings.TrimLeft(cred, " ")
+	return cred, cred != ""
+}

@@ -1,0 +1,344 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sessiondb/sessiondb"
+)
+
+// decode reads a request body of at most s.maxBody bytes into v, a pointer to
+// a struct: the body must be application/json and hold exactly one JSON
+// object whose fields all belong to v, with the types of v's fields. An empty
+// body is an error unless optional. Every failure is an *apiError (400, 413
+// or 415) that names the field at fault when there is one.
+func (s *Server) decode(r *http.Request, v any, optional bool) error {
+	if r.ContentLength > s.maxBody {
+		return s.errTooLarge
+	}
+	bp := s.bodies.Get().(*[]byte)
+	buf := *bp
+	defer func() {
+		clear(buf) // bodies carry tokens: leave none in the pool
+		s.bodies.Put(bp)
+	}()
+	n, err := io.ReadFull(r.Body, buf)
+	switch {
+	case err == nil: // buf is max+1 bytes long: the body is over the limit
+		return s.errTooLarge
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	default:
+		return invalidArgument("", "could not read the request body")
+	}
+	body := buf[:n]
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return invalidArgument("", "the request body is empty; want a JSON object")
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+			message: "the request body must be application/json"}
+	}
+	if tr, ok := v.(*tokenRequest); ok {
+		// The hot path (validate): skip encoding/json's reflection when the
+		// body is the plain {"token":"..."} that clients send.
+		if tok, ok := scanTokenBody(body); ok {
+			tr.Token = &tok
+			return nil
+		}
+	}
+	return decodeJSON(body, v)
+}
+
+// scanTokenBody reads a body of the form {"token":"<base64url and _>"}, with
+// optional white space, and reports whether the body had that form. For such
+// a body the result is what decodeJSON gives; any other body is left to it.
+func scanTokenBody(b []byte) (string, bool) {
+	i := 0
+	skip := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+			i++
+		}
+	}
+	expect := func(lit string) bool {
+		skip()
+		if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+			return false
+		}
+		i += len(lit)
+		return true
+	}
+	if !expect("{") || !expect(`"token"`) || !expect(":") || !expect(`"`) {
+		return "", false
+	}
+	start := i
+	for i < len(b) && isTokenChar(b[i]) {
+		i++
+	}
+	end := i
+	if i == len(b) || b[i] != '"' {
+		return "", false
+	}
+	i++
+	if !expect("}") {
+		return "", false
+	}
+	skip()
+	if i != len(b) {
+		return "", false
+	}
+	return string(b[start:end]), true
+}
+
+func isTokenChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+// isJSON reports whether a Content-Type is application/json, with no
+// parameter but an optional UTF-8 charset.
+func isJSON(contentType string) bool {
+	if contentType == "application/json" {
+		return true
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeJSON strictly decodes one JSON object from body into v.
+func decodeJSON(body []byte, v any) error {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return invalidArgument("", "the request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if rest := body[dec.InputOffset():]; len(bytes.TrimLeft(rest, " \t\r\n")) != 0 {
+		return invalidArgument("", "unexpected data after the JSON object")
+	}
+	if f, ok := v.(fielder); ok {
+		return exactFields(body, f.jsonFields())
+	}
+	return nil
+}
+
+// fielder is a request type that lists its JSON field names.
+type fielder interface{ jsonFields() []string }
+
+// exactFields checks that the top-level keys of a valid JSON object are all
+// among fields, with the same case: encoding/json matches field names
+// without regard to case, and the API does not.
+func exactFields(body []byte, fields []string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // {
+		return jsonError(err)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return jsonError(err)
+		}
+		key, _ := tok.(string)
+		if !slices.Contains(fields, key) {
+			return jsonError(fmt.Errorf("json: unknown field %q", key))
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return jsonError(err)
+		}
+	}
+	return nil
+}
+
+// jsonError turns an encoding/json error into a 400 that says what is wrong
+// without echoing the input.
+func jsonError(err error) *apiError {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return invalidArgument("", fmt.Sprintf("malformed JSON at byte %d", syn.Offset))
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return invalidArgument("", "truncated JSON")
+	case errors.As(err, &typ):
+		field, _, _ := strings.Cut(typ.Field, ".") // metadata.key -> metadata
+		if field == "" {
+			return invalidArgument("", "the request body must be a JSON object")
+		}
+		return invalidArgument(field, fmt.Sprintf("%s: want %s, got a JSON %s", field, fieldType(field), typ.Value))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if len(name) > 66 {
+			name = name[:64] + `…"`
+		}
+		return invalidArgument("", "unknown field "+strings.ToValidUTF8(name, "\uFFFD"))
+	}
+	return invalidArgument("", "malformed JSON")
+}
+
+// fieldType names the JSON type a request field wants, for error messages.
+func fieldType(field string) string {
+	switch field {
+	case "ttl_seconds":
+		return "a whole number of seconds"
+	case "metadata":
+		return "an object of string values"
+	}
+	return "a string"
+}
+
+// Header values shared by every answer; net/http never changes them in place.
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
+	hdrNosniff = []string{"nosniff"}
+)
+
+// writeJSON writes a JSON answer. net/http adds the Content-Length of small
+// answers itself.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header()["Content-Type"] = hdrJSON
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// outBufSize is the capacity of pooled answer buffers; larger ones (long
+// session lists) are not kept.
+const outBufSize = 1 << 10
+
+// getBuf returns an empty buffer for an answer; give it back with putBuf once
+// written.
+func (s *Server) getBuf() *[]byte { return s.outBufs.Get().(*[]byte) }
+
+func (s *Server) putBuf(bp *[]byte, b []byte) {
+	if cap(b) > 16*outBufSize {
+		return
+	}
+	clear(b) // answers carry tokens
+	*bp = b[:0]
+	s.outBufs.Put(bp)
+}
+
+// timeLayout is RFC 3339 in UTC with milliseconds, the precision stores keep.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendSession appends the JSON session object: id, user_id, created_at,
+// expires_at (when the session really ends: its absolute expiry or its idle
+// deadline, whichever comes first), last_seen_at, metadata, and token when
+// withToken is set.
+func appendSession(b []byte, s *sessiondb.Session, withToken bool) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, s.ID)
+	b = append(b, `,"user_id":`...)
+	b = appendString(b, s.UserID)
+	b = append(b, `,"created_at":`...)
+	b = appendTime(b, s.CreatedAt)
+	b = append(b, `,"expires_at":`...)
+	b = appendTime(b, s.EffectiveExpiry())
+	b = append(b, `,"last_seen_at":`...)
+	b = appendTime(b, s.LastSeenAt)
+	b = append(b, `,"metadata":{`...)
+	switch len(s.Metadata) {
+	case 0:
+	case 1:
+		for k, v := range s.Metadata {
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, v)
+		}
+	default:
+		for i, k := range slices.Sorted(maps.Keys(s.Metadata)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, s.Metadata[k])
+		}
+	}
+	b = append(b, '}')
+	if withToken {
+		b = append(b, `,"token":`...)
+		b = appendString(b, string(s.Token))
+	}
+	return append(b, '}')
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, timeLayout)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 bytes become U+FFFD,
+// as encoding/json does; U+2028 and U+2029 are escaped so that the output is
+// also valid JavaScript.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,224 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sessiondb/sessiondb"
+)
+
+// wantDecoded is what encoding/json decodes from appendString(s): s with
+// every invalid UTF-8 byte replaced by U+FFFD.
+func wantDecoded(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func checkAppendString(t *testing.T, s string) {
+	t.Helper()
+	out := appendString(nil, s)
+	if !json.Valid(out) {
+		t.Fatalf("appendString(%q) = %s: not valid JSON", s, out)
+	}
+	var got string
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("appendString(%q) = %s: %v", s, out, err)
+	}
+	if want := wantDecoded(s); got != want {
+		t.Fatalf("appendString(%q) decodes to %q, want %q", s, got, want)
+	}
+	if !utf8.Valid(out) {
+		t.Fatalf("appendString(%q) = %q: not UTF-8", s, out)
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `quote " and \ backslash`, "tab\tnewline\ncr\r", "\x00\x01\x1f\x7f",
+		"é ü 日本 🙂", "line\u2028sep\u2029", "bad \xff\xfe utf8 \xc3", "</script>&",
+	} {
+		checkAppendString(t, s)
+	}
+	if got, want := string(appendString(nil, "a\"b\n\x01\u2028")), `"a\"b\n\u0001\u2028"`; got != want {
+		t.Errorf("appendString = %s, want %s", got, want)
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "a", "\"\\", "\x00", "\xff", "\u2028", "日本"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkAppendString)
+}
+
+func TestAppendSession(t *testing.T) {
+	created := time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.FixedZone("X", 3600))
+	sess := &sessiondb.Session{
+		Record: sessiondb.Record{
+			ID: "00aAAAAAAAAAAAAAAAA", UserID: "user \"1\"",
+			CreatedAt: created, ExpiresAt: created.Add(time.Hour), LastSeenAt: created.Add(time.Minute),
+			IdleTimeout: 10 * time.Minute,
+			Metadata:    map[string]string{"ip": "192.0.2.1", "agent": "x\ny"},
+		},
+		Token: "sdb_secret",
+	}
+	for _, withToken := range []bool{false, true} {
+		b := appendSession(nil, sess, withToken)
+		var got map[string]any
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("appendSession = %s: %v", b, err)
+		}
+		want := map[string]any{
+			"id": sess.ID, "user_id": sess.UserID,
+			"created_at":   "2026-01-02T02:04:05.678Z",
+			"expires_at":   "2026-01-02T02:15:05.678Z", // the idle deadline comes first
+			"last_seen_at": "2026-01-02T02:05:05.678Z",
+			"metadata":     map[string]any{"ip": "192.0.2.1", "agent": "x\ny"},
+		}
+		if withToken {
+			want["token"] = "sdb_secret"
+		}
+		if string(mustMarshal(got)) != string(mustMarshal(want)) {
+			t.Errorf("appendSession(withToken=%v) = %s, want %v", withToken, b, want)
+		}
+	}
+	sess.Metadata = nil
+	if b := appendSession(nil, sess, false); !strings.Contains(string(b), `"metadata":{}`) {
+		t.Errorf("appendSession without metadata = %s, want metadata {}", b)
+	}
+}
+
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func TestIsJSON(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/json":                   true,
+		"application/json; charset=utf-8":    true,
+		"Application/JSON; Charset=UTF-8":    true,
+		"application/json;charset=\"utf-8\"": true,
+		"":                                   false,
+		"text/plain":                         false,
+		"application/json; charset=latin1":   false,
+		"application/json; foo=bar":          false,
+		"application/jsonx":                  false,
+		"application/x-www-form-urlencoded":  false,
+		"multipart/form-data; boundary=x":    false,
+		"application/json; charset":          false,
+	} {
+		if got := isJSON(ct); got != want {
+			t.Errorf("isJSON(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	for _, tc := range []struct {
+		body  string
+		field string // "" and ok=false: an error without a field
+		ok    bool
+	}{
+		{body: `{"user_id":"u"}`, ok: true},
+		{body: ` {"user_id":"u","ttl_seconds":60,"metadata":{"a":"b"}} ` + "\n", ok: true},
+		{body: `{"user_id":"u","metadata":null,"ttl_seconds":null}`, ok: true},
+		{body: `{}`, ok: true},
+		{body: `[]`},
+		{body: `null`},
+		{body: `"user"`},
+		{body: `{"user_id":"u"`},
+		{body: `{"user_id":"u"}{}`},
+		{body: `{"user_id":"u"} x`},
+		{body: `{"user_id":"u",}`},
+		{body: `{"userid":"u"}`},
+		{body: `{"USER_ID":"u"}`},
+		{body: `{"user_id":"u","Metadata":{}}`},
+		{body: `{"user\u005fid":"u"}`, ok: true},
+		{body: `{"user_id":1}`, field: "user_id"},
+		{body: `{"user_id":["u"]}`, field: "user_id"},
+		{body: `{"ttl_seconds":1.5}`, field: "ttl_seconds"},
+		{body: `{"ttl_seconds":"60"}`, field: "ttl_seconds"},
+		{body: `{"ttl_seconds":1e3}`, field: "ttl_seconds"},
+		{body: `{"ttl_seconds":99999999999999999999}`, field: "ttl_seconds"},
+		{body: `{"metadata":{"a":1}}`, field: "metadata"},
+		{body: `{"metadata":{"a":{"b":"c"}}}`, field: "metadata"},
+		{body: `{"metadata":"a=b"}`, field: "metadata"},
+		{body: `{"metadata":["a"]}`, field: "metadata"},
+		{body: strings.Repeat("[", 20000)},
+		{body: `{"user_id":"` + strings.Repeat("[", 20000) + `"`},
+	} {
+		var req createRequest
+		err := decodeJSON([]byte(tc.body), &req)
+		if tc.ok {
+			if err != nil {
+				t.Errorf("decodeJSON(%.40q) = %v, want success", tc.body, err)
+			}
+			continue
+		}
+		ae, isAPI := err.(*apiError)
+		if !isAPI || ae.status != 400 || ae.code != CodeInvalidArgument || ae.field != tc.field {
+			t.Errorf("decodeJSON(%.40q) = %#v, want a 400 with field %q", tc.body, err, tc.field)
+		}
+	}
+}
+
+// checkTokenFastPath checks that scanTokenBody agrees with decodeJSON on
+// every body it accepts.
+func checkTokenFastPath(t *testing.T, body []byte) {
+	tok, ok := scanTokenBody(body)
+	if !ok {
+		return
+	}
+	var req tokenRequest
+	if err := decodeJSON(body, &req); err != nil {
+		t.Fatalf("scanTokenBody(%q) accepts what decodeJSON refuses: %v", body, err)
+	}
+	if req.Token == nil || *req.Token != tok {
+		t.Fatalf("scanTokenBody(%q) = %q, decodeJSON gives %v", body, tok, req.Token)
+	}
+}
+
+func TestScanTokenBody(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"token":"sdb_abc-_09"}`:       "sdb_abc-_09",
+		" \n{ \"token\" :\t\"x\" }\r\n": "x",
+		`{"token":""}`:                  "",
+		`{"token":"a\u0062"}`:           "-",
+		`{"token":"a b"}`:               "-",
+		`{"token":"x","token":"y"}`:     "-",
+		`{"token":"x"}}`:                "-",
+		`{"token":"x"`:                  "-",
+		`{"Token":"x"}`:                 "-",
+		`{"token":null}`:                "-",
+		`{"token":"x"} {}`:              "-",
+		`{"token":"x\"}`:                "-",
+		`{"token":"é"}`:                 "-",
+	} {
+		got, ok := scanTokenBody([]byte(body))
+		if want == "-" {
+			if ok {
+				t.Errorf("scanTokenBody(%q) = %q, want it left to decodeJSON", body, got)
+			}
+		} else if !ok || got != want {
+			t.Errorf("scanTokenBody(%q) = %q, %v; want %q", body, got, ok, want)
+		}
+		checkTokenFastPath(t, []byte(body))
+	}
+}
+
+func FuzzScanTokenBody(f *testing.F) {
+	for _, s := range []string{`{"token":"sdb_x"}`, ` { "token" : "" } `, `{"token":"a\"}`, `{"token":"x"}x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkTokenFastPath)
+}

@@ -1,0 +1,375 @@
+// Package httpapi is sessiond's HTTP API: the /v1 session calls, API-key
+// authentication with roles, the health and readiness probes, the metrics
+// endpoint and the OpenAPI document, with one log line and one set of
+// metrics per request. Every route is registered in one place, [routes].
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/metrics"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultMaxBodyBytes = 16 << 10
+	DefaultReadyTimeout = time.Second
+)
+
+// Config configures a Server.
+type Config struct {
+	// Manager serves the sessions. Required.
+	Manager *sessiondb.Manager
+	// Keys are the API keys. Empty or nil means no authentication at all:
+	// the caller must then serve on loopback only.
+	Keys *KeySet
+	// Logger receives one line per request and the readiness changes.
+	// Default: discard.
+	Logger *slog.Logger
+	// Metrics records requests and session events. Default: a fresh set,
+	// served at /metrics.
+	Metrics *metrics.Metrics
+	// MaxBodyBytes caps request bodies; larger ones get 413. Default 16 KiB.
+	MaxBodyBytes int64
+	// ReadyTimeout bounds the store ping of /readyz. Default 1s.
+	ReadyTimeout time.Duration
+}
+
+// Server is the HTTP API. It is an http.Handler, safe for concurrent use.
+type Server struct {
+	m        *sessiondb.Manager
+	keys     *KeySet
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	inFlight prometheus.Gauge
+
+	maxBody       int64
+	maxTTLSeconds int64
+	readyTimeout  time.Duration
+	errTooLarge   *apiError
+	bodies        sync.Pool // *[]byte of maxBody+1 bytes
+	outBufs       sync.Pool // *[]byte for answers
+
+	mux       *http.ServeMux
+	unmatched http.Handler
+	metricsH  http.Handler
+
+	shuttingDown atomic.Bool
+	storeReady   atomic.Bool // the last readiness probe's result
+}
+
+// New returns a Server. Its readiness probe answers 200 while the store
+// answers, until Shutdown is called.
+func New(cfg Config) (*Server, error) {
+	if cfg.Manager == nil {
+		return nil, errors.New("httpapi: nil Manager")
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return nil, errors.New("httpapi: negative MaxBodyBytes")
+	}
+	s := &Server{
+		m:             cfg.Manager,
+		keys:          cfg.Keys,
+		log:           cfg.Logger,
+		metrics:       cfg.Metrics,
+		maxBody:       cfg.MaxBodyBytes,
+		readyTimeout:  cfg.ReadyTimeout,
+		maxTTLSeconds: int64(cfg.Manager.Options().MaxTTL / time.Second),
+		mux:           http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New("dev")
+	}
+	if s.maxBody == 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.readyTimeout <= 0 {
+		s.readyTimeout = DefaultReadyTimeout
+	}
+	s.inFlight = s.metrics.InFlight()
+	s.errTooLarge = &apiError{status: http.StatusRequestEntityTooLarge, code: CodeTooLarge,
+		message: "the request body is larger than " + strconv.FormatInt(s.maxBody, 10) + " bytes"}
+	s.bodies.New = func() any {
+		b := make([]byte, s.maxBody+1)
+		return &b
+	}
+	s.outBufs.New = func() any {
+		b := make([]byte, 0, outBufSize)
+		return &b
+	}
+	s.storeReady.Store(true)
+	s.metricsH = promhttp.InstrumentMetricHandler(s.metrics.Registry,
+		promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{
+			Registry:            s.metrics.Registry,
+			MaxRequestsInFlight: 4,
+			Timeout:             10 * time.Second,
+			ErrorLog:            slog.NewLogLogger(s.log.Handler(), slog.LevelError),
+		}))
+	for _, rt := range routes() {
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	s.unmatched = s.wrap(Route{Path: "unmatched", handle: (*Server).noRoute})
+	s.mux.Handle("/", s.unmatched)
+	return s, nil
+}
+
+// Route is one entry of the API's route table.
+type Route struct {
+	Method string // GET, POST or DELETE
+	Path   string // a net/http pattern path, e.g. /v1/sessions/{id}
+	Role   Role   // the least role allowed; RoleNone needs no key
+
+	quiet  bool // logged at debug level: probes and scrapes
+	handle func(s *Server, w http.ResponseWriter, r *http.Request) error
+}
+
+// Routes returns the API's route table.
+func Routes() []Route { return routes() }
+
+// routes is the one place where routes are declared.
+func routes() []Route {
+	return []Route{
+		{Method: "POST", Path: "/v1/sessions", Role: RoleApp, handle: (*Server).createSession},
+		{Method: "POST", Path: "/v1/sessions/validate", Role: RoleApp, handle: (*Server).validateSession},
+		{Method: "POST", Path: "/v1/sessions/refresh", Role: RoleApp, handle: (*Server).refreshSession},
+		{Method: "POST", Path: "/v1/sessions/rotate", Role: RoleApp, handle: (*Server).rotateSession},
+		{Method: "POST", Path: "/v1/sessions/invalidate", Role: RoleApp, handle: (*Server).invalidateSession},
+		{Method: "GET", Path: "/v1/sessions/{id}", Role: RoleApp, handle: (*Server).getSession},
+		{Method: "DELETE", Path: "/v1/sessions/{id}", Role: RoleApp, handle: (*Server).deleteSession},
+		{Method: "GET", Path: "/v1/users/{user_id}/sessions", Role: RoleApp, handle: (*Server).listUserSessions},
+		{Method: "DELETE", Path: "/v1/users/{user_id}/sessions", Role: RoleApp, handle: (*Server).deleteUserSessions},
+		{Method: "GET", Path: "/v1/stats", Role: RoleAdmin, handle: (*Server).stats},
+		{Method: "POST", Path: "/v1/cleanup", Role: RoleAdmin, handle: (*Server).cleanup},
+		{Method: "GET", Path: "/healthz", quiet: true, handle: (*Server).healthz},
+		{Method: "GET", Path: "/readyz", quiet: true, handle: (*Server).readyz},
+		{Method: "GET", Path: "/metrics", quiet: true, handle: (*Server).serveMetrics},
+		{Method: "GET", Path: "/openapi.json", handle: (*Server).openAPI},
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
+		// ServeMux would redirect to the cleaned path, which would turn a
+		// POST into a GET in many clients: answer here instead.
+		s.unmatched.ServeHTTP(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Shutdown makes /readyz answer 503 from now on, so that load balancers stop
+// sending requests while the server drains.
+func (s *Server) Shutdown() { s.shuttingDown.Store(true) }
+
+// wrap makes a route's http.Handler: authentication, error answers, metrics
+// and the log line.
+func (s *Server) wrap(rt Route) http.Handler {
+	rm := s.metrics.Route(rt.Path, rt.Method)
+	level := slog.LevelInfo
+	if rt.quiet {
+		level = slog.LevelDebug
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		s.inFlight.Inc()
+		defer s.inFlight.Dec()
+		sw := &statusWriter{ResponseWriter: w}
+		h := sw.Header()
+		h["Cache-Control"] = hdrNoStore
+		h["X-Content-Type-Options"] = hdrNosniff
+
+		// No deadline is added to the request's context: each store call
+		// is bounded by the store's own timeout (REDIS_TIMEOUT_MS), which a
+		// longer deadline would replace.
+		role, err := s.authorize(r, rt.Role)
+		if err == nil {
+			err = s.call(rt, sw, r)
+		}
+		var ae *apiError
+		if err != nil {
+			if sw.status != 0 {
+				// The answer has started: nothing more can be said to the client.
+				ae = toAPIError(err)
+			} else {
+				ae = writeError(sw, err)
+			}
+		}
+		took := time.Since(start)
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		rm.Observe(status, took)
+		s.logRequest(r, rt, level, status, role, took, ae)
+	})
+}
+
+// call runs a route's handler and turns a panic into an error, so that the
+// client gets a 500 in the API's error shape and the log gets the stack.
+func (s *Server) call(rt Route, w http.ResponseWriter, r *http.Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("handler panic", "route", rt.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic in %s %s", rt.Method, rt.Path)
+		}
+	}()
+	return rt.handle(s, w, r)
+}
+
+// logRequest logs one line per request. It never logs the path (it holds
+// user ids), the query, headers or bodies: only the route pattern. Tokens and
+// API keys travel in bodies and headers, so they are never logged.
+func (s *Server) logRequest(r *http.Request, rt Route, level slog.Level, status int, role Role, took time.Duration, ae *apiError) {
+	switch {
+	case ae != nil && ae.status >= 500:
+		level = slog.LevelError
+		if ae.status == http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+	case level == slog.LevelDebug && status >= 400:
+		level = slog.LevelInfo
+	}
+	ctx := r.Context()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs,
+		slog.String("method", r.Method),
+		slog.String("route", rt.Path),
+		slog.Int("status", status),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+		slog.String("remote", r.RemoteAddr),
+	)
+	if role != RoleNone {
+		attrs = append(attrs, slog.String("role", role.String()))
+	}
+	if ae != nil {
+		attrs = append(attrs, slog.String("code", ae.code))
+		if ae.field != "" {
+			attrs = append(attrs, slog.String("field", ae.field))
+		}
+		if ae.cause != nil {
+			attrs = append(attrs, slog.String("err", ae.cause.Error()))
+		}
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// authorize checks the request's API key against the route's role and
+// returns the caller's role. Without configured keys every caller is admin.
+func (s *Server) authorize(r *http.Request, need Role) (Role, error) {
+	if need == RoleNone {
+		return RoleNone, nil
+	}
+	if s.keys.Len() == 0 {
+		return RoleAdmin, nil
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return RoleNone, errNoKey
+	}
+	key, ok := bearer(h)
+	if !ok {
+		return RoleNone, errNoKey
+	}
+	role, ok := s.keys.Lookup(key)
+	if !ok {
+		return RoleNone, errBadKey
+	}
+	if role < need {
+		return role, errForbidden
+	}
+	return role, nil
+}
+
+// noRoute answers requests that match no route: 405 with an Allow header
+// when the path exists with other methods, 404 otherwise.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) error {
+	p := r.URL.EscapedPath()
+	if cleanPath(p) != p {
+		if p == "/v1/users//sessions" && (r.Method == http.MethodGet || r.Method == http.MethodDelete) {
+			return invalidArgument("user_id", "invalid user_id: must not be empty")
+		}
+		return errNoRoute
+	}
+	var allow []string
+	probe := new(http.Request)
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		*probe = *r
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	if len(allow) == 0 {
+		return errNoRoute
+	}
+	return methodNotAllowed(strings.Join(allow, ", "))
+}
+
+// cleanPath is net/http's: the canonical path, which ServeMux redirects to.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		if len(p) == len(np)+1 && strings.HasPrefix(p, np) {
+			np = p
+		} else {
+			np += "/"
+		}
+	}
+	return np
+}
+
+// statusWriter remembers the status of the answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,230 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sessiondb/sessiondb"
+)
+
+// createRequest is the body of POST /v1/sessions. Pointers tell an absent
+// field from a zero one.
+type createRequest struct {
+	UserID     *string            `json:"user_id"`
+	TTLSeconds *int64             `json:"ttl_seconds"`
+	Metadata   map[string]*string `json:"metadata"` // pointers to tell null from ""
+}
+
+func (createRequest) jsonFields() []string { return []string{"user_id", "ttl_seconds", "metadata"} }
+func (tokenRequest) jsonFields() []string  { return []string{"token"} }
+func (refreshRequest) jsonFields() []string {
+	return []string{"token", "ttl_seconds"}
+}
+
+// metadata converts the metadata of a request: every value must be a string.
+func metadata(md map[string]*string) (map[string]string, error) {
+	if len(md) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(md))
+	for k, v := range md {
+		if v == nil {
+			return nil, invalidArgument("metadata", "metadata: want an object of string values, got a JSON null")
+		}
+		out[k] = *v
+	}
+	return out, nil
+}
+
+// tokenRequest is the body of validate, rotate and invalidate.
+type tokenRequest struct {
+	Token *string `json:"token"`
+}
+
+// refreshRequest is the body of POST /v1/sessions/refresh.
+type refreshRequest struct {
+	Token      *string `json:"token"`
+	TTLSeconds *int64  `json:"ttl_seconds"`
+}
+
+func missing(field string) *apiError {
+	return invalidArgument(field, field+" is required")
+}
+
+// ttl converts an optional ttl_seconds: absent means the default (0 for the
+// Manager); present, it must be from 1 to the maximum.
+func (s *Server) ttl(secs *int64) (time.Duration, error) {
+	switch {
+	case secs == nil:
+		return 0, nil
+	case *secs <= 0:
+		return 0, invalidArgument("ttl_seconds", "invalid ttl_seconds: must be a positive whole number of seconds")
+	case *secs > s.maxTTLSeconds:
+		return 0, invalidArgument("ttl_seconds", "invalid ttl_seconds: above the maximum of "+strconv.FormatInt(s.maxTTLSeconds, 10)+" seconds")
+	}
+	return time.Duration(*secs) * time.Second, nil
+}
+
+// token returns the token of a request body, which must be there; any string
+// is accepted, and a malformed one then names no session (404).
+func token(t *string) (string, error) {
+	if t == nil {
+		return "", missing("token")
+	}
+	return *t, nil
+}
+
+// writeSession answers with one session object.
+func (s *Server) writeSession(w http.ResponseWriter, status int, sess *sessiondb.Session, withToken bool) error {
+	bp := s.getBuf()
+	b := appendSession(*bp, sess, withToken)
+	b = append(b, '\n')
+	writeJSON(w, status, b)
+	s.putBuf(bp, b)
+	return nil
+}
+
+// POST /v1/sessions {user_id, ttl_seconds?, metadata?} -> 201 session + token.
+func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
+	var req createRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.UserID == nil {
+		return missing("user_id")
+	}
+	ttl, err := s.ttl(req.TTLSeconds)
+	if err != nil {
+		return err
+	}
+	md, err := metadata(req.Metadata)
+	if err != nil {
+		return err
+	}
+	sess, err := s.m.Create(r.Context(), *req.UserID, ttl, md)
+	if err != nil {
+		return err
+	}
+	s.metrics.SessionCreated()
+	w.Header().Set("Location", "/v1/sessions/"+sess.ID)
+	return s.writeSession(w, http.StatusCreated, sess, true)
+}
+
+// POST /v1/sessions/validate {token} -> 200 session.
+func (s *Server) validateSession(w http.ResponseWriter, r *http.Request) error {
+	var req tokenRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	tok, err := token(req.Token)
+	if err != nil {
+		return err
+	}
+	sess, err := s.m.Validate(r.Context(), tok)
+	if err != nil {
+		if errors.Is(err, sessiondb.ErrNotFound) {
+			s.metrics.SessionValidated(false)
+		}
+		return err
+	}
+	s.metrics.SessionValidated(true)
+	return s.writeSession(w, http.StatusOK, sess, false)
+}
+
+// POST /v1/sessions/refresh {token, ttl_seconds?} -> 200 session.
+func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) error {
+	var req refreshRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	tok, err := token(req.Token)
+	if err != nil {
+		return err
+	}
+	ttl, err := s.ttl(req.TTLSeconds)
+	if err != nil {
+		return err
+	}
+	sess, err := s.m.Refresh(r.Context(), tok, ttl)
+	if err != nil {
+		return err
+	}
+	s.metrics.SessionRefreshed()
+	return s.writeSession(w, http.StatusOK, sess, false)
+}
+
+// POST /v1/sessions/rotate {token} -> 200 session + new token.
+func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request) error {
+	var req tokenRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	tok, err := token(req.Token)
+	if err != nil {
+		return err
+	}
+	sess, err := s.m.Rotate(r.Context(), tok)
+	if err != nil {
+		return err
+	}
+	s.metrics.SessionRotated()
+	return s.writeSession(w, http.StatusOK, sess, true)
+}
+
+// POST /v1/sessions/invalidate {token} -> 204.
+func (s *Server) invalidateSession(w http.ResponseWriter, r *http.Request) error {
+	var req tokenRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	tok, err := token(req.Token)
+	if err != nil {
+		return err
+	}
+	if err := s.m.Invalidate(r.Context(), tok); err != nil {
+		return err
+	}
+	s.metrics.SessionsInvalidated(1)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// sessionID returns the {id} of the path. The action names under
+// /v1/sessions/ are never ids: GET or DELETE on them is a wrong method.
+func sessionID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	switch id {
+	case "validate", "refresh", "rotate", "invalidate":
+		return "", methodNotAllowed(http.MethodPost)
+	}
+	return id, nil
+}
+
+// GET /v1/sessions/{id} -> 200 session.
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
+	id, err := sessionID(r)
+	if err != nil {
+		return err
+	}
+	sess, err := s.m.Get(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return s.writeSession(w, http.StatusOK, sess, false)
+}
+
+// DELETE /v1/sessions/{id} -> 204.
+func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) error {
+	id, err := sessionID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.m.InvalidateByID(r.Context(), id); err != nil {
+		return err
+	}
+	s.metrics.SessionsInvalidated(1)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
