@@ -594,3 +594,63 @@ func TestAOFKeepsSessions(t *testing.T) {
 		t.Fatalf("Stats.Active after restart = %d, want %d", st.Active, n)
 	}
 }
+
+// TestACLDocumented: every command users.acl grants is explained in
+// deploy/redis/README.md, for the same users, and nothing more.
+func TestACLDocumented(t *testing.T) {
+	acl, err := os.ReadFile(repo("deploy", "redis", "users.acl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(repo("deploy", "redis", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The table: | `+cmd` `+cmd` | sessiond | operator | probe | why |
+	documented := map[string]map[string]bool{}
+	users := []string{"sessiond", "operator", "probe"}
+	for line := range strings.SplitSeq(string(doc), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 6 || !strings.Contains(cells[1], "`+") {
+			continue
+		}
+		// A cell may hold an escaped pipe (client\|setname): rejoin.
+		row := strings.Split(strings.ReplaceAll(line, `\|`, "\x00"), "|")
+		for _, cmd := range strings.Fields(strings.NewReplacer("`", "", "\x00", "|").Replace(row[1])) {
+			documented[cmd] = map[string]bool{}
+			for i, u := range users {
+				documented[cmd][u] = strings.TrimSpace(row[2+i]) == "yes"
+			}
+		}
+	}
+	granted := map[string]map[string]bool{}
+	for line := range strings.SplitSeq(string(acl), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "user" || f[1] == "default" {
+			continue
+		}
+		for _, rule := range f[2:] {
+			if strings.HasPrefix(rule, "+") {
+				if granted[rule] == nil {
+					granted[rule] = map[string]bool{}
+				}
+				granted[rule][f[1]] = true
+			}
+		}
+	}
+	if len(granted) == 0 || len(documented) == 0 {
+		t.Fatalf("found %d granted and %d documented commands", len(granted), len(documented))
+	}
+	for cmd, who := range granted {
+		for _, u := range users {
+			if who[u] != documented[cmd][u] {
+				t.Errorf("%s for %s: granted %v, README.md says %v", cmd, u, who[u], documented[cmd][u])
+			}
+		}
+	}
+	for cmd := range documented {
+		if granted[cmd] == nil {
+			t.Errorf("README.md documents %s, which users.acl does not grant", cmd)
+		}
+	}
+}
