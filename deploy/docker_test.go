@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -376,6 +377,7 @@ func TestMakeSecrets(t *testing.T) {
 		return string(out)
 	}
 	run()
+	aclInode := inode(t, filepath.Join(dir, "users.acl"))
 	read := func(name string) string {
 		t.Helper()
 		b, err := os.ReadFile(filepath.Join(dir, name))
@@ -434,6 +436,9 @@ func TestMakeSecrets(t *testing.T) {
 	if out := run(); !strings.Contains(out, "made") {
 		t.Errorf("second run made no new password:\n%s", out)
 	}
+	if inode(t, filepath.Join(dir, "users.acl")) != aclInode {
+		t.Error("users.acl was replaced, not rewritten: a bind mount of it would keep the old file")
+	}
 	if read("redis-operator-password") != pw["operator"] {
 		t.Error("a second run changed the operator password")
 	}
@@ -465,4 +470,13 @@ func TestMakeSecrets(t *testing.T) {
 	if _, err := redistest.Do(s.addr(), "AUTH", "sessiond", newPW); err != nil {
 		t.Errorf("the new sessiond password: %v", err)
 	}
+}
+
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Sys().(*syscall.Stat_t).Ino
 }

@@ -108,7 +108,10 @@ while IFS= read -r line || [ -n "$line" ]; do
       ;;
   esac
 done <"$template" >"$tmp"
-chmod 644 "$tmp"
-mv "$tmp" "$dir/users.acl"
+# Written in place, not renamed over: docker compose bind-mounts the file
+# itself, and a running Redis would keep seeing the old one after a rename.
+cat "$tmp" >"$dir/users.acl"
+chmod 644 "$dir/users.acl"
+rm -f "$tmp"
 trap - EXIT
 echo "wrote $dir/users.acl"

@@ -52,7 +52,13 @@ type confServer struct {
 // directory and starts redis-server on them.
 func startConf(t testing.TB, aclPath string, extra ...string) *confServer {
 	t.Helper()
-	s := &confServer{t: t, bin: redistest.Binary(t, "redis-server"), port: redistest.FreePort(t), dir: t.TempDir()}
+	return startConfIn(t, t.TempDir(), aclPath, extra...)
+}
+
+// startConfIn is startConf with a data directory the caller prepared.
+func startConfIn(t testing.TB, dir, aclPath string, extra ...string) *confServer {
+	t.Helper()
+	s := &confServer{t: t, bin: redistest.Binary(t, "redis-server"), port: redistest.FreePort(t), dir: dir}
 	copyFile(t, repo("deploy", "redis", "redis.conf"), filepath.Join(s.dir, "redis.conf"))
 	copyFile(t, aclPath, filepath.Join(s.dir, "users.acl"))
 	s.args = append([]string{filepath.Join(s.dir, "redis.conf"),
@@ -652,5 +658,92 @@ func TestACLDocumented(t *testing.T) {
 		if granted[cmd] == nil {
 			t.Errorf("README.md documents %s, which users.acl does not grant", cmd)
 		}
+	}
+}
+
+// TestRestoreSnapshot follows docs/operations.md: a BGSAVE (sessionctl
+// snapshot) as the operator, then its dump.rdb laid out as the base of an
+// append-only file on an empty volume. Redis with appendonly yes ignores a
+// bare dump.rdb when no AOF exists, which would start it empty.
+func TestRestoreSnapshot(t *testing.T) {
+	s := startConf(t, repo("deploy", "redis", "users.acl"))
+	ctx := context.Background()
+	m, err := sessiondb.New(openStore(t, s.env(t, "sessiond", devPasswords["sessiond"])), sessiondb.Options{MaxSessionsPerUser: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tokens []string
+	for i := range 50 {
+		sess, err := m.Create(ctx, fmt.Sprintf("u%d", i%7), time.Hour, map[string]string{"n": strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, string(sess.Token))
+	}
+	op := s.client(t, "operator", devPasswords["operator"])
+	before, err := do(op, "LASTSAVE").AsInt64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := do(op, "BGSAVE").Error(); err != nil {
+		t.Fatalf("BGSAVE as operator: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for infoField(t, op, "persistence", "rdb_bgsave_in_progress") != "0" || infoField(t, op, "persistence", "rdb_last_bgsave_status") != "ok" {
+		if time.Now().After(deadline) {
+			t.Fatal("BGSAVE did not finish")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after, _ := do(op, "LASTSAVE").AsInt64(); after < before {
+		t.Fatalf("LASTSAVE went from %d to %d", before, after)
+	}
+	rdb, err := os.ReadFile(filepath.Join(s.dir, "dump.rdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.kill()
+
+	// A bare dump.rdb is ignored when appendonly is yes: the trap.
+	bare := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bare, "dump.rdb"), rdb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sb := startConfIn(t, bare, repo("deploy", "redis", "users.acl"))
+	if n, err := do(sb.client(t, "operator", devPasswords["operator"]), "DBSIZE").AsInt64(); err != nil || n != 0 {
+		t.Logf("a bare dump.rdb with appendonly yes: DBSIZE %d, %v (Redis loaded it after all)", n, err)
+	}
+	sb.kill()
+
+	// The documented layout: the RDB as the AOF base, with a manifest.
+	dir := t.TempDir()
+	aof := filepath.Join(dir, "appendonlydir")
+	if err := os.MkdirAll(aof, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(aof, "appendonly.aof.1.base.rdb"), rdb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(aof, "appendonly.aof.manifest"), []byte("file appendonly.aof.1.base.rdb seq 1 type b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startConfIn(t, dir, repo("deploy", "redis", "users.acl"))
+	m2, err := sessiondb.New(openStore(t, s2.env(t, "sessiond", devPasswords["sessiond"])), sessiondb.Options{MaxSessionsPerUser: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range tokens {
+		if _, err := m2.Validate(ctx, tok); err != nil {
+			logs, _ := os.ReadFile(filepath.Join(s2.dir, "redis.log"))
+			n, _ := do(s2.client(t, "operator", devPasswords["operator"]), "DBSIZE").AsInt64()
+			t.Fatalf("session missing after restoring the snapshot: %v (dbsize %d, rdb %d bytes)\n%s", err, n, len(rdb), logs)
+		}
+	}
+	// And the restored server keeps writing its AOF.
+	if _, err := m2.Create(ctx, "after-restore", time.Hour, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := openStore(t, s2.env(t, "operator", devPasswords["operator"])).CheckConsistency(ctx, time.Now()); err != nil {
+		t.Fatalf("restored data inconsistent: %v", err)
 	}
 }
