@@ -747,3 +747,58 @@ func TestRestoreSnapshot(t *testing.T) {
 		t.Fatalf("restored data inconsistent: %v", err)
 	}
 }
+
+// TestRedisProbeCommands runs the health checks of k8s/ and
+// docker-compose.yml, as written, against Redis started from redis.conf (only
+// the port and the password file's path changed): liveness passes whenever
+// Redis answers, readiness only with the probe password, and both fail once
+// Redis is gone.
+func TestRedisProbeCommands(t *testing.T) {
+	cli := redistest.Binary(t, "redis-cli")
+	s := startConf(t, repo("deploy", "redis", "users.acl"))
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+	if err := os.WriteFile(good, []byte(devPasswords["probe"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("not-the-password"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := redisContainer(t, render(t))
+	compose := loadCompose(t)
+	redis, err := compose.GetService("redis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes := map[string]string{
+		"k8s liveness":  c.LivenessProbe.Exec.Command[2],
+		"k8s readiness": c.ReadinessProbe.Exec.Command[2],
+		"compose":       redis.HealthCheck.Test[1],
+	}
+	if c.LivenessProbe.Exec.Command[0] != "sh" || c.ReadinessProbe.Exec.Command[0] != "sh" || redis.HealthCheck.Test[0] != "CMD-SHELL" {
+		t.Fatal("the probes are not the sh -c commands this test runs")
+	}
+	run := func(script, pwFile string) error {
+		script = strings.ReplaceAll(script, "-p 6379", "-p "+strconv.Itoa(s.port))
+		script = strings.ReplaceAll(script, "/usr/local/etc/redis/probe-password", pwFile)
+		script = strings.ReplaceAll(script, "/run/secrets/redis_probe_password", pwFile)
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(cli)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		return cmd.Run()
+	}
+	for name, script := range probes {
+		if err := run(script, good); err != nil {
+			t.Errorf("%s probe fails against a healthy Redis: %v\n%s", name, err, script)
+		}
+		readiness := name != "k8s liveness"
+		if err := run(script, bad); (err == nil) == readiness {
+			t.Errorf("%s probe with a wrong probe password: %v; want failure only for readiness checks", name, err)
+		}
+	}
+	s.kill()
+	for name, script := range probes {
+		if err := run(script, good); err == nil {
+			t.Errorf("%s probe passes with Redis stopped", name)
+		}
+	}
+}
