@@ -312,6 +312,10 @@ func (c Config) ClientOption() (rueidis.ClientOption, error) {
 		}
 	}
 	opt.ClientName = "sessiondb"
+	// No CLIENT SETINFO: Redis 7.0 does not know it, and from 7.2 on the
+	// least-privilege ACL user of deploy/redis/users.acl may not run it (the
+	// refusal is harmless but would fill Redis's ACL LOG).
+	opt.ClientSetInfo = rueidis.DisableClientSetInfo
 	return opt, nil
 }
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project: go vet, gofmt, staticcheck and
 # go test -race over all packages, against real redis-server processes that
-# the tests start on loopback ports.
+# the tests start on loopback ports. Three modules: the library and its
+# commands (.), the deployment checks (deploy/, whose Kubernetes, Compose and
+# BuildKit dependencies stay out of the library's go.mod) and the benchmark
+# (bench/, likewise for the peer session stores it measures).
 #
 # redis-server is installed with apt-get when missing and running as root;
 # otherwise the script says what to install. Extra arguments go to go test
@@ -35,5 +38,9 @@ echo "== staticcheck"
 go tool staticcheck ./...
 echo "== bench module (vet, staticcheck, build)"
 (cd bench && go vet ./... && go tool staticcheck ./... && go build -o /dev/null ./cmd/sessionbench)
+echo "== deploy module (vet, staticcheck)"
+(cd deploy && go vet ./... && go tool staticcheck ./...)
 echo "== go test -race"
 go test -race -count=1 -timeout 30m "$@" ./...
+echo "== go test -race (deploy module: manifests, Docker files, redis.conf and ACL)"
+(cd deploy && go test -race -count=1 -timeout 20m "$@" ./...)
