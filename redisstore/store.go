@@ -57,7 +57,7 @@ type Store struct {
 	keys     keys
 	timeout  time.Duration // per-call deadline for contexts without one; 0: none
 	cacheTTL time.Duration
-	budget   int // users one maintenance call visits
+	budget   int        // users one maintenance call visits
 	dirty    *dirtyKeys // with the client-side cache: keys written lately
 	writes   atomic.Int64
 
