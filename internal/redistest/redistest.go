@@ -237,8 +237,12 @@ func waitPing(addr string, timeout time.Duration) error {
 	var err error
 	for time.Now().Before(deadline) {
 		var reply string
-		if reply, err = Do(addr, "PING"); err == nil && reply == "PONG" {
+		reply, err = Do(addr, "PING")
+		if err == nil && reply == "PONG" {
 			return nil
+		}
+		if err != nil && (strings.HasPrefix(err.Error(), "NOAUTH") || strings.HasPrefix(err.Error(), "WRONGPASS")) {
+			return nil // up, with a password (--requirepass, ACL users)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
