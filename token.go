@@ -24,7 +24,7 @@ const SubBuckets = 16
 
 const (
 	tokenRandomBytes = 32                                     // 256 bits of entropy
-	tokenRawLen      = 2 + tokenRandomBytes + 4               // bucket, random, crc32
+	tokenRawLen      = 2 + tokenRandomBytes + 4               // bucket, random, CRC-32C
 	tokenLen         = len(TokenPrefix) + (tokenRawLen*8+5)/6 // 55
 	idHashBytes      = 12                                     // 96-bit hash in the id
 	idHashLen        = idHashBytes * 4 / 3                    // 16 characters
@@ -32,6 +32,9 @@ const (
 )
 
 var b64 = base64.RawURLEncoding.Strict()
+
+// castagnoli is CRC-32C, which x86-64 and arm64 compute in hardware.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Token is a session's secret bearer token. It is shown once, by Create and
 // Rotate, and never stored: stores keep only its one-way hash (the session id).
@@ -79,7 +82,7 @@ func newToken(bucket int) (Token, string) {
 	var raw [tokenRawLen]byte
 	binary.BigEndian.PutUint16(raw[0:2], uint16(bucket))
 	rand.Read(raw[2 : 2+tokenRandomBytes]) // never fails since Go 1.24
-	binary.BigEndian.PutUint32(raw[2+tokenRandomBytes:], crc32.ChecksumIEEE(raw[:2+tokenRandomBytes]))
+	binary.BigEndian.PutUint32(raw[2+tokenRandomBytes:], crc32.Checksum(raw[:2+tokenRandomBytes], castagnoli))
 	buf := make([]byte, tokenLen)
 	copy(buf, TokenPrefix)
 	b64.Encode(buf[len(TokenPrefix):], raw[:])
@@ -116,7 +119,7 @@ func parseToken(token string) (bucket int, ok bool) {
 	if err != nil || n != tokenRawLen {
 		return 0, false
 	}
-	if crc32.ChecksumIEEE(raw[:2+tokenRandomBytes]) != binary.BigEndian.Uint32(raw[2+tokenRandomBytes:tokenRawLen]) {
+	if crc32.Checksum(raw[:2+tokenRandomBytes], castagnoli) != binary.BigEndian.Uint32(raw[2+tokenRandomBytes:tokenRawLen]) {
 		return 0, false
 	}
 	bucket = int(binary.BigEndian.Uint16(raw[0:2]))

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,9 +59,29 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 1, "runs; each cell reports the median run")
 	flag.IntVar(&o.n, "n", 1_000_000, "sessions for -mode memory and flat")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
-	flag.StringVar(&o.sessiond, "sessiond", "build", "sessiond binary for the HTTP target: a path, 'build' (go build it) or 'none'")
+	flag.StringVar(&o.sessiond, "sessiond", "build", "sessiond for the HTTP target: a binary path, 'build' (go build it), 'none', or the http:// URL of a running one (API key in SESSIONBENCH_API_KEY)")
 	flag.IntVar(&o.revocations, "revocations", 1000, "revocations for -mode revocation")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memprofile := flag.String("memprofile", "", "write an allocation profile at the end of the run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if *memprofile != "" {
+		defer func() {
+			f, err := os.Create(*memprofile)
+			if err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
@@ -77,6 +98,7 @@ func main() {
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "sessionbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -155,7 +177,11 @@ func makeTarget(name, addr string, conns int, sd *sessiondProc) (target, error) 
 
 func throughput(o options, addr string, rs *redisStats) ([]result, error) {
 	var sd *sessiondProc
-	if slices.Contains(o.targets, "sessiond") && o.sessiond != "none" {
+	switch {
+	case !slices.Contains(o.targets, "sessiond") || o.sessiond == "none":
+	case strings.HasPrefix(o.sessiond, "http://"):
+		sd = &sessiondProc{base: o.sessiond, key: os.Getenv("SESSIONBENCH_API_KEY")}
+	default:
 		var err error
 		if sd, err = startSessiond(o.sessiond, addr); err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -417,8 +418,15 @@ func startSessiond(bin, redisAddr string) (*sessiondProc, error) {
 		return nil, err
 	}
 	if bin == "build" {
+		// Build it in its own module (the repository root), whose go.sum
+		// has sessiond's dependencies.
+		root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/sessiondb/sessiondb").Output()
+		if err != nil {
+			return nil, fmt.Errorf("find the sessiondb module: %w", err)
+		}
 		bin = filepath.Join(dir, "sessiond")
-		b := exec.Command("go", "build", "-o", bin, "github.com/sessiondb/sessiondb/cmd/sessiond")
+		b := exec.Command("go", "build", "-o", bin, "./cmd/sessiond")
+		b.Dir = strings.TrimSpace(string(root))
 		b.Stderr = os.Stderr
 		if err := b.Run(); err != nil {
 			return nil, fmt.Errorf("go build sessiond: %w", err)
@@ -438,9 +446,9 @@ func startSessiond(bin, redisAddr string) (*sessiondProc, error) {
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
 	}
-	t := newSessiond(p.base, key, 1)
+	hc := &http.Client{Timeout: 2 * time.Second}
 	for deadline := time.Now().Add(15 * time.Second); ; {
-		res, err := t.hc.Get(p.base + "/readyz")
+		res, err := hc.Get(p.base + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -10,8 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -83,8 +87,13 @@ func (c countingRueidis) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl
 	return res
 }
 
+var flushDelay = func() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("BENCH_FLUSH_DELAY"))
+	return d
+}()
+
 func newRueidis(addr string, cache bool) (rueidis.Client, error) {
-	opt := rueidis.ClientOption{InitAddress: []string{addr}}
+	opt := rueidis.ClientOption{InitAddress: []string{addr}, MaxFlushDelay: flushDelay}
 	if !cache {
 		opt.DisableCache = true
 	}
@@ -229,44 +238,113 @@ func (t *sessiondbTarget) close() { t.m.Store().Close(); t.c.Close() }
 
 // --- sessiond over HTTP ------------------------------------------------------
 
+// sessiondTarget talks HTTP/1.1 to sessiond over kept-alive connections, with
+// a minimal hand-written client (like wrk): Go's net/http client costs more
+// CPU per request than the server it measures, and on a small machine that
+// would be most of what the figure showed.
 type sessiondTarget struct {
 	counter
-	base, key string
-	hc        *http.Client
+	addr, key string
+	conns     chan *httpConn
+}
+
+type httpConn struct {
+	c   net.Conn
+	r   *bufio.Reader
+	buf []byte
 }
 
 func newSessiond(base, key string, conns int) *sessiondTarget {
-	tr := &http.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, IdleConnTimeout: time.Minute}
-	return &sessiondTarget{base: base, key: key, hc: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+	return &sessiondTarget{addr: strings.TrimPrefix(base, "http://"), key: key, conns: make(chan *httpConn, conns*2)}
 }
 
 func (t *sessiondTarget) name() string { return "sessiond http" }
 
-func (t *sessiondTarget) post(ctx context.Context, path string, body any, want int) ([]byte, error) {
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, "POST", t.base+path, bytes.NewReader(b))
+func (t *sessiondTarget) conn() (*httpConn, error) {
+	select {
+	case c := <-t.conns:
+		return c, nil
+	default:
+	}
+	c, err := net.Dial("tcp", t.addr)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+t.key)
-	res, err := t.hc.Do(req)
+	return &httpConn{c: c, r: bufio.NewReaderSize(c, 4096)}, nil
+}
+
+func (t *sessiondTarget) release(c *httpConn) {
+	select {
+	case t.conns <- c:
+	default:
+		c.c.Close()
+	}
+}
+
+// post sends one request and returns the body of an answer with status want.
+func (t *sessiondTarget) post(path string, body []byte, want int) ([]byte, error) {
+	c, err := t.conn()
 	if err != nil {
 		return nil, err
 	}
-	defer res.Body.Close()
-	out, err := io.ReadAll(res.Body)
-	if err != nil {
+	c.buf = append(c.buf[:0], "POST "...)
+	c.buf = append(c.buf, path...)
+	c.buf = append(c.buf, " HTTP/1.1\r\nHost: sessiond\r\nAuthorization: Bearer "...)
+	c.buf = append(c.buf, t.key...)
+	c.buf = append(c.buf, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	c.buf = strconv.AppendInt(c.buf, int64(len(body)), 10)
+	c.buf = append(c.buf, "\r\n\r\n"...)
+	c.buf = append(c.buf, body...)
+	if _, err := c.c.Write(c.buf); err != nil {
+		c.c.Close()
 		return nil, err
 	}
-	if res.StatusCode != want {
-		return nil, fmt.Errorf("%s: status %d: %s", path, res.StatusCode, out)
+	status, out, err := readResponse(c.r)
+	if err != nil {
+		c.c.Close()
+		return nil, err
+	}
+	t.release(c)
+	if status != want {
+		return nil, fmt.Errorf("%s: status %d: %s", path, status, out)
 	}
 	return out, nil
 }
 
-func (t *sessiondTarget) create(ctx context.Context, user int) (string, error) {
-	out, err := t.post(ctx, "/v1/sessions", map[string]any{"user_id": userName(user), "ttl_seconds": 3600, "metadata": metadata}, http.StatusCreated)
+// readResponse reads one HTTP/1.1 response with a Content-Length body.
+func readResponse(r *bufio.Reader) (int, []byte, error) {
+	line, err := r.ReadSlice('\n')
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(line) < 12 {
+		return 0, nil, errors.New("short status line")
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, nil, err
+	}
+	n := 0
+	for {
+		h, err := r.ReadSlice('\n')
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(h) <= 2 {
+			break
+		}
+		if len(h) > 16 && (h[0] == 'C' || h[0] == 'c') && strings.EqualFold(string(h[:15]), "content-length:") {
+			n, _ = strconv.Atoi(strings.TrimSpace(string(h[15:])))
+		}
+	}
+	body := make([]byte, n)
+	_, err = io.ReadFull(r, body)
+	return status, body, err
+}
+
+func (t *sessiondTarget) create(_ context.Context, user int) (string, error) {
+	body, _ := json.Marshal(map[string]any{"user_id": userName(user), "ttl_seconds": 3600, "metadata": metadata})
+	out, err := t.post("/v1/sessions", body, http.StatusCreated)
 	if err != nil {
 		return "", err
 	}
@@ -275,15 +353,24 @@ func (t *sessiondTarget) create(ctx context.Context, user int) (string, error) {
 	}
 	return s.Token, json.Unmarshal(out, &s)
 }
-func (t *sessiondTarget) validate(ctx context.Context, h string) error {
-	_, err := t.post(ctx, "/v1/sessions/validate", map[string]string{"token": h}, http.StatusOK)
+func (t *sessiondTarget) validate(_ context.Context, h string) error {
+	_, err := t.post("/v1/sessions/validate", []byte(`{"token":"`+h+`"}`), http.StatusOK)
 	return err
 }
-func (t *sessiondTarget) invalidate(ctx context.Context, h string) error {
-	_, err := t.post(ctx, "/v1/sessions/invalidate", map[string]string{"token": h}, http.StatusNoContent)
+func (t *sessiondTarget) invalidate(_ context.Context, h string) error {
+	_, err := t.post("/v1/sessions/invalidate", []byte(`{"token":"`+h+`"}`), http.StatusNoContent)
 	return err
 }
-func (t *sessiondTarget) close() { t.hc.CloseIdleConnections() }
+func (t *sessiondTarget) close() {
+	for {
+		select {
+		case c := <-t.conns:
+			c.c.Close()
+		default:
+			return
+		}
+	}
+}
 
 // --- alexedwards/scs with its redisstore -------------------------------------
 
