@@ -12,6 +12,10 @@ import (
 	"github.com/sessiondb/sessiondb"
 )
 
+// mark is the member of a user index that records how far its expired
+// entries have been counted (see scripts/lib.lua).
+const mark = "~"
+
 // CheckConsistency walks every key under the prefix (SCAN, so it costs time
 // in proportion to the whole database: a test and repair-diagnosis tool, not
 // for the request path) and verifies that sessions, user indexes, queues and
@@ -97,16 +101,21 @@ func (s *Store) checkUser(ctx context.Context, c rueidis.Client, b int, user str
 	if shard.Bucket != b {
 		return fmt.Errorf("user %q indexed in bucket %d, belongs in %d", user, b, shard.Bucket)
 	}
-	d, err := c.Do(ctx, c.B().Hget().Key(s.keys.counters(b)).Field("drained:"+subName(shard.Sub)).Build()).AsInt64()
-	if err != nil && !rueidis.IsRedisNil(err) {
-		return wrap(err)
-	}
-	entries, err := c.Do(ctx, c.B().Zrange().Key(s.keys.user(shard, user)).Min("0").Max("-1").Withscores().Build()).AsZScores()
+	all, err := c.Do(ctx, c.B().Zrange().Key(s.keys.user(shard, user)).Min("0").Max("-1").Withscores().Build()).AsZScores()
 	if err != nil {
 		return wrap(err)
 	}
+	var d int64 // the user's mark: expirations counted up to here
+	entries := all[:0:0]
+	for _, e := range all {
+		if e.Member == mark {
+			d = int64(e.Score)
+		} else {
+			entries = append(entries, e)
+		}
+	}
 	if len(entries) == 0 {
-		return fmt.Errorf("user %q has an empty index", user)
+		return fmt.Errorf("user %q has an index without sessions", user)
 	}
 	minUndrained, hasDrained := int64(-1), false
 	for _, e := range entries {

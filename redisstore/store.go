@@ -259,14 +259,16 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	policy := lim.Policy
-	if policy == "" {
-		policy = sessiondb.PolicyEvictOldest
+	flags := "e" // evict the oldest at the limit
+	switch {
+	case mode == "restore":
+		flags = "R"
+	case lim.Policy == sessiondb.PolicyReject:
+		flags = "r"
 	}
 	reply, err := insertScript.Exec(ctx, c,
 		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
-		[]string{ms(now), sessiondb.IDHash(rec.ID), string(encode(rec)), msCeil(rec.EffectiveExpiry()),
-			strconv.Itoa(lim.Max), string(policy), rec.UserID, subName(shard.Sub), s.keys.sessionPrefix(shard.Bucket), mode},
+		[]string{ms(now), string(encode(rec)), msCeil(rec.EffectiveExpiry()), strconv.Itoa(lim.Max), flags},
 	).AsStrSlice()
 	if err != nil {
 		return 0, false, wrap(err)
@@ -327,9 +329,8 @@ func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now tim
 	defer cancel()
 	shard := sessiondb.UserShard(rec.UserID)
 	n, err := replaceScript.Exec(ctx, c,
-		[]string{s.keys.session(old.ID), s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
-		[]string{ms(now), string(encode(old)), sessiondb.IDHash(old.ID), sessiondb.IDHash(rec.ID), string(encode(rec)),
-			msCeil(rec.EffectiveExpiry()), rec.UserID, subName(shard.Sub)},
+		[]string{s.keys.session(old.ID), s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub)},
+		[]string{ms(now), string(encode(old)), string(encode(rec)), msCeil(rec.EffectiveExpiry())},
 	).AsInt64()
 	if err != nil {
 		return wrap(err)
@@ -367,8 +368,9 @@ func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiond
 		}
 		shard := sessiondb.UserShard(rec.UserID)
 		n, err := deleteScript.Exec(ctx, c,
-			[]string{key, s.keys.user(shard, rec.UserID), s.keys.counters(shard.Bucket)},
-			[]string{ms(now), b, sessiondb.IDHash(id), subName(shard.Sub)},
+			[]string{key, s.keys.user(shard, rec.UserID), s.keys.counters(shard.Bucket),
+				s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub)},
+			[]string{ms(now), b},
 		).AsInt64()
 		if err != nil {
 			return nil, wrap(err)
@@ -430,8 +432,9 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, now time.
 		keep = sessiondb.IDHash(except)
 	}
 	reply, err := deleteUserScript.Exec(ctx, c,
-		[]string{s.keys.user(shard, userID), s.keys.counters(shard.Bucket)},
-		[]string{ms(now), keep, s.keys.sessionPrefix(shard.Bucket), subName(shard.Sub)},
+		[]string{s.keys.user(shard, userID), s.keys.counters(shard.Bucket),
+			s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub)},
+		[]string{ms(now), keep, s.keys.sessionPrefix(shard.Bucket)},
 	).AsStrSlice()
 	if err != nil {
 		return 0, wrap(err)

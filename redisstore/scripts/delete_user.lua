@@ -1,19 +1,25 @@
 #!lua flags=allow-oom
 -- Removes every session of a user but one. Only deletes, so it runs when
 -- Redis is out of memory.
--- KEYS: 1 user index, 2 h
--- ARGV: 1 now, 2 id hash to keep ('' for none), 3 session key prefix, 4 sub
+-- KEYS: 1 user index, 2 h, 3 q<sub>, 4 c<sub>
+-- ARGV: 1 now, 2 id hash to keep ('' for none), 3 session key prefix
 -- Returns { number of live sessions removed, removed id hashes... }.
-local uidx, h, keep, sprefix = KEYS[1], KEYS[2], ARGV[2], ARGV[3]
-local d = drained(h, ARGV[4])
-local now = math.max(tonumber(ARGV[1]), d)
+local uidx, h, q, c, keep, sprefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3]
+local user = string.sub(uidx, #sprefix + 1)
 
 local all = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
+local d = 0
+for i = 1, #all, 2 do
+  if all[i] == MARK then
+    d = tonumber(all[i + 1])
+  end
+end
+local now = math.max(tonumber(ARGV[1]), d)
 local live, removed, expired = 0, 0, 0
 local gone = { 0 }
 for i = 1, #all, 2 do
   local m, s = all[i], tonumber(all[i + 1])
-  if m ~= keep then
+  if m ~= keep and m ~= MARK then
     redis.call('DEL', sprefix .. m)
     redis.call('ZREM', uidx, m)
     removed = removed + 1
@@ -28,8 +34,8 @@ end
 hincr(h, 'removed', removed - live)
 hincr(h, 'expired', -expired)
 hincr(h, 'invalidated', live)
-if removed > 0 and redis.call('EXISTS', uidx) == 0 then
-  hincr(h, 'users', -1)
+if removed > 0 then
+  emptied(uidx, h, q, c, user)
 end
 gone[1] = tostring(live)
 return gone

@@ -1,46 +1,55 @@
 #!lua
 -- Adds a session and enforces the per-user limit, atomically.
 -- KEYS: 1 session, 2 user index, 3 q<sub>, 4 h
--- ARGV: 1 now, 2 id hash, 3 value, 4 expiry (ms), 5 limit (0: none),
---       6 policy (evict-oldest|reject), 7 user id, 8 sub, 9 session key prefix,
---       10 mode: 'create', or 'restore' (from a backup: no limit, counted as
---       restored, an existing id is skipped)
+-- ARGV: 1 now, 2 value, 3 expiry (ms), 4 limit (0: none), 5 flags: 'r' to
+--       reject at the limit (else evict the oldest), 'R' for a restore from a
+--       backup (no limit, counted as restored, an existing id is skipped)
+-- The id hash, the user id and the session key prefix are read off KEYS.
 -- Returns { 'added', evicted id hashes... }; for a restore, { 'present' } when
 -- the id exists or { 'expired' } when the session is over; or an error:
 -- EXISTS, LIMIT, CLOCK.
 -- Under OOM Redis refuses the whole script before it runs: nothing changes.
--- The common case (a user under the limit, nothing expired) is five calls.
+-- The common case (a user under the limit, nothing expired) is four calls.
 local sess, uidx, q, h = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local member, value, exp = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local limit, policy, user, sub, sprefix = tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local restore = ARGV[10] == 'restore'
+local value, exp, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local reject, restore = ARGV[5] == 'r', ARGV[5] == 'R'
+local member = string.sub(sess, -16)
+local sprefix = string.sub(sess, 1, -17)
+local user = string.sub(uidx, #sprefix + 1)
 if restore then
   limit = 0
 end
 
-local d = drained(h, sub)
+-- The user's entries, earliest expiry first (a few: the limit bounds them),
+-- and the mark of counted expirations.
+local entries = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
+local d = 0
+local had, live, first_live = 0, 0, nil
+for i = 1, #entries, 2 do
+  if entries[i] == MARK then
+    d = tonumber(entries[i + 1])
+  end
+end
 local now = math.max(tonumber(ARGV[1]), d)
+for i = 1, #entries, 2 do
+  if entries[i] ~= MARK then
+    had = had + 1
+    local s = tonumber(entries[i + 1])
+    if s > now then
+      live = live + 1
+      first_live = first_live or s
+    end
+  end
+end
 if exp <= now then
   if restore then
-    return { 'expired' } -- over by the bucket's clock: nothing to restore
+    return { 'expired' } -- over by the user's clock of record: nothing to restore
   end
-  return redis.error_reply('CLOCK expiry not after the bucket clock')
-end
-
--- The user's entries, earliest expiry first (a few: the limit bounds them).
-local entries = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
-local had = #entries / 2
-local live, first_live = 0, nil
-for i = 2, #entries, 2 do
-  local s = tonumber(entries[i])
-  if s > now then
-    live = live + 1
-    first_live = first_live or s
-  end
+  return redis.error_reply('CLOCK expiry not after the clock of record')
 end
 local evict = 0
 if limit > 0 and live >= limit then
-  if policy == 'reject' then
+  if reject then
     return redis.error_reply('LIMIT session limit reached')
   end
   evict = live - limit + 1
@@ -59,10 +68,11 @@ if had > live then
   -- Self-healing index: the user's expired entries go now.
   local expired = 0
   for i = 1, #entries, 2 do
-    if tonumber(entries[i + 1]) <= now then
-      redis.call('DEL', sprefix .. entries[i])
-      redis.call('ZREM', uidx, entries[i])
-      if tonumber(entries[i + 1]) <= d then
+    local m, s = entries[i], tonumber(entries[i + 1])
+    if m ~= MARK and s <= now then
+      redis.call('DEL', sprefix .. m)
+      redis.call('ZREM', uidx, m)
+      if s <= d then
         expired = expired + 1
       end
     end
@@ -73,7 +83,7 @@ end
 if evict > 0 then
   local cand = {}
   for i = 1, #entries, 2 do
-    if tonumber(entries[i + 1]) > now then
+    if entries[i] ~= MARK and tonumber(entries[i + 1]) > now then
       local m = entries[i]
       cand[#cand + 1] = { created(redis.call('GETRANGE', sprefix .. m, 0, 7)), m }
     end

@@ -13,25 +13,41 @@ local now = tonumber(ARGV[1])
 local cleanup = mode == 'cleanup'
 local more, removed, expired = 0, 0, 0
 
--- drop removes a user's entries scored up to 'upto' and their session keys,
--- and returns how many it removed.
+-- drop removes a user's entries scored up to 'upto' (the mark too, when it
+-- is in range) with their session keys, and returns how many sessions went.
 local function drop(uidx, upto)
   local gone = redis.call('ZRANGEBYSCORE', uidx, '-inf', upto)
-  if #gone == 0 then
-    return 0
-  end
-  for i = 1, #gone, 500 do -- unpack has a limit: delete in chunks
-    local keys = {}
-    for j = i, math.min(i + 499, #gone) do
-      keys[#keys + 1] = sprefix .. gone[j]
+  local keys, n = {}, 0
+  for _, m in ipairs(gone) do
+    if m ~= MARK then
+      n = n + 1
+      keys[#keys + 1] = sprefix .. m
+      if #keys == 500 then -- unpack has a limit: delete in chunks
+        redis.call('DEL', unpack(keys))
+        keys = {}
+      end
     end
+  end
+  if #keys > 0 then
     redis.call('DEL', unpack(keys))
   end
-  redis.call('ZREMRANGEBYSCORE', uidx, '-inf', upto)
-  if redis.call('EXISTS', uidx) == 0 then
-    hincr(h, 'users', -1)
+  if #gone > 0 then
+    redis.call('ZREMRANGEBYSCORE', uidx, '-inf', upto)
   end
-  return #gone
+  return n
+end
+
+-- requeue puts a user back in its queue at its next uncounted expiry after
+-- 'after', or takes it out when there is none.
+local function requeue(q, uidx, u, after)
+  local nxt = redis.call('ZRANGEBYSCORE', uidx, '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, 2)
+  for i = 1, #nxt, 2 do
+    if nxt[i] ~= MARK then
+      redis.call('ZADD', q, nxt[i + 1], u)
+      return
+    end
+  end
+  redis.call('ZREM', q, u)
 end
 
 for sub = 0, 15 do
@@ -40,68 +56,49 @@ for sub = 0, 15 do
     break
   end
   local q, c = KEYS[2 + sub], KEYS[18 + sub]
-  local field = 'drained:' .. string.format('%x', sub)
-  local d = num(redis.call('HGET', h, field))
 
   if cleanup then
     -- Users whose expired entries an earlier Stats counted: remove those.
     local users = redis.call('ZRANGE', c, 0, budget - 1)
     for _, u in ipairs(users) do
-      local n = drop(uprefix .. u, d)
+      local uidx = uprefix .. u
+      local n = drop(uidx, counted(uidx))
       removed, expired = removed + n, expired - n
       redis.call('ZREM', c, u)
+      emptied(uidx, h, q, c, u)
     end
     budget = budget - #users
-    if budget <= 0 then
-      more = 1
-      break
-    end
   end
 
-  if now > d then
-    local due = redis.call('ZRANGEBYSCORE', q, '-inf', now, 'WITHSCORES', 'LIMIT', 0, budget + 1)
-    local upto, n = now, #due / 2
-    if n > budget then
-      -- Stop short of the first user left out, so that every entry up to
-      -- 'upto' is seen exactly once.
-      local next = tonumber(due[2 * budget + 2])
-      upto, n = next - 1, budget
-      if upto <= d then
-        -- More users than the budget share one expiry: take them all.
-        upto = next
-        due = redis.call('ZRANGEBYSCORE', q, '-inf', upto, 'WITHSCORES')
-        n = #due / 2
-      end
+  if budget > 0 then
+    local due = redis.call('ZRANGEBYSCORE', q, '-inf', now, 'LIMIT', 0, budget + 1)
+    if #due > budget then
       more = 1
     end
-    for i = 1, n do
-      if tonumber(due[2 * i]) <= upto then
-        local u = due[2 * i - 1]
-        local uidx = uprefix .. u
-        if cleanup then
-          -- Entries up to d were counted as expired already; the rest
-          -- (d, upto] were not: remove both, uncount the first.
-          local counted = redis.call('ZCOUNT', uidx, '-inf', d)
-          removed = removed + drop(uidx, upto)
-          expired = expired - counted
-          redis.call('ZREM', c, u)
-        else
-          local n = redis.call('ZCOUNT', uidx, '(' .. d, upto)
+    for i = 1, math.min(#due, budget) do
+      local u = due[i]
+      local uidx = uprefix .. u
+      local d = counted(uidx)
+      if cleanup then
+        -- Entries up to d were counted already; the rest up to now were
+        -- not: remove both, and uncount the first.
+        expired = expired - redis.call('ZCOUNT', uidx, '-inf', d) + (d > 0 and 1 or 0)
+        removed = removed + drop(uidx, math.max(now, d))
+        redis.call('ZREM', c, u)
+        if not emptied(uidx, h, q, c, u) then
+          requeue(q, uidx, u, math.max(now, d))
+        end
+      else
+        local n = redis.call('ZCOUNT', uidx, '(' .. d, now)
+        if n > 0 then
           expired = expired + n
-          if n > 0 then
-            redis.call('ZADD', c, 0, u)
-          end
+          redis.call('ZADD', uidx, now, MARK)
+          redis.call('ZADD', c, 0, u)
         end
-        local nxt = redis.call('ZRANGEBYSCORE', uidx, '(' .. upto, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-        if #nxt > 0 then
-          redis.call('ZADD', q, nxt[2], u)
-        else
-          redis.call('ZREM', q, u)
-        end
+        requeue(q, uidx, u, math.max(now, d))
       end
     end
-    redis.call('HSET', h, field, upto)
-    budget = budget - n
+    budget = budget - #due
   end
 end
 

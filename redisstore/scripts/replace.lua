@@ -1,19 +1,20 @@
 #!lua
 -- Swaps a session for a new version (touch, refresh) or a new id (rotate) if
 -- it is live and unchanged since it was read (compare-and-swap).
--- KEYS: 1 old session, 2 new session (= 1 unless rotating), 3 user index, 4 q<sub>, 5 h
--- ARGV: 1 now, 2 expected old value, 3 old id hash, 4 new id hash, 5 new value,
---       6 new expiry (ms), 7 user id, 8 sub
+-- KEYS: 1 old session, 2 new session (= 1 unless rotating), 3 user index, 4 q<sub>
+-- ARGV: 1 now, 2 expected old value, 3 new value, 4 new expiry (ms)
 -- Returns 1 done, 0 not found or expired, -1 changed meanwhile, -2 new id taken.
-local old, new, uidx, q, h = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local oldm, newm, value, exp, user = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
-local now = math.max(tonumber(ARGV[1]), drained(h, ARGV[8]))
+local old, new, uidx, q = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local value, exp = ARGV[3], tonumber(ARGV[4])
+local oldm, newm = string.sub(old, -16), string.sub(new, -16)
+local user = string.sub(uidx, #old - 16 + 1)
 
 local v = redis.call('GET', old)
 if not v then
   return 0
 end
 local score = redis.call('ZSCORE', uidx, oldm)
+local now = math.max(tonumber(ARGV[1]), counted(uidx))
 if not score or tonumber(score) <= now or exp <= now then
   return 0
 end
