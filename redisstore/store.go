@@ -29,7 +29,7 @@ const DefaultTimeout = 2 * time.Second
 // maintainBudget is how many users one maintenance script visits at most:
 // a few dozen Redis calls, a fraction of a millisecond of Redis time, so
 // that requests of other clients never wait long behind maintenance.
-const maintainBudget = 32
+const maintainBudget = 16
 
 // Options configure a Store. The zero value is valid.
 type Options struct {
@@ -578,8 +578,10 @@ type maintainResult struct {
 // maintain runs maintain.lua over every bucket until no bucket reports more
 // work. done sees each bucket's final call. Redis runs a client's pipelined
 // commands back to back, so Stats sends a few calls at a time (each is tiny
-// unless many expirations are due) and Cleanup one at a time: other clients
-// then wait at most one short script.
+// unless many expirations are due) and Cleanup one at a time, resting after
+// each call that removed something as long as the call took: other clients
+// wait at most one short script, and a big cleanup takes at most about half
+// of Redis's time.
 func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done func(maintainResult)) error {
 	c, err := s.get()
 	if err != nil {
@@ -605,18 +607,22 @@ func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done f
 				execs[i] = s.maintainExec(b, now, mode)
 			}
 			cctx, cancel := s.ctx(ctx)
+			start := time.Now()
 			var results []rueidis.RedisResult
 			if len(execs) == 1 {
 				results = []rueidis.RedisResult{maintainScript.Exec(cctx, c, execs[0].Keys, execs[0].Args)}
 			} else {
 				results = maintainScript.ExecMulti(cctx, c, execs...)
 			}
+			took := time.Since(start)
 			cancel()
+			worked := false
 			for i, res := range results {
 				r, err := parseMaintain(res)
 				if err != nil {
 					return err
 				}
+				worked = worked || r.removed > 0
 				if r.more {
 					again = append(again, part[i])
 					if mode == "cleanup" {
@@ -625,6 +631,16 @@ func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done f
 					continue
 				}
 				done(r)
+			}
+			if mode == "cleanup" && worked {
+				// Pace the removal: after a call that did work, rest as
+				// long as it took, so cleanup takes at most about half of
+				// Redis's time and requests of others keep flowing.
+				select {
+				case <-ctx.Done():
+					return wrap(ctx.Err())
+				case <-time.After(took):
+				}
 			}
 		}
 		pending = again

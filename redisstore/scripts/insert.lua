@@ -81,12 +81,18 @@ if had > live then
   hincr(h, 'expired', -expired)
 end
 if evict > 0 then
-  local cand = {}
+  -- The live sessions' creation times, read with one MGET.
+  local members, keys = {}, {}
   for i = 1, #entries, 2 do
     if entries[i] ~= MARK and tonumber(entries[i + 1]) > now then
-      local m = entries[i]
-      cand[#cand + 1] = { created(redis.call('GETRANGE', sprefix .. m, 0, 7)), m }
+      members[#members + 1] = entries[i]
+      keys[#keys + 1] = sprefix .. entries[i]
     end
+  end
+  local values = redis.call('MGET', unpack(keys))
+  local cand = {}
+  for i, m in ipairs(members) do
+    cand[i] = { created(values[i]), m }
   end
   table.sort(cand, function(a, b)
     if a[1] ~= b[1] then

@@ -37,6 +37,26 @@ local function drop(uidx, upto)
   return n
 end
 
+-- gone reports whether a user index is now empty (a lone mark counts as
+-- empty and is deleted); the caller takes the user out of the queues. An
+-- empty zset is deleted by Redis itself. 'dropped' says whether this visit
+-- removed sessions: only then did the index exist, and count as a user.
+local users = 0
+local function gone(uidx, dropped)
+  local n = redis.call('ZCARD', uidx)
+  if n == 1 and redis.call('ZSCORE', uidx, MARK) then
+    redis.call('DEL', uidx)
+    n = 0
+  end
+  if n == 0 then
+    if dropped > 0 then
+      users = users - 1
+    end
+    return true
+  end
+  return false
+end
+
 -- requeue puts a user back in its queue at its next uncounted expiry after
 -- 'after', or takes it out when there is none.
 local function requeue(q, uidx, u, after)
@@ -59,15 +79,17 @@ for sub = 0, 15 do
 
   if cleanup then
     -- Users whose expired entries an earlier Stats counted: remove those.
-    local users = redis.call('ZRANGE', c, 0, budget - 1)
-    for _, u in ipairs(users) do
+    local pending = redis.call('ZRANGE', c, 0, budget - 1)
+    for _, u in ipairs(pending) do
       local uidx = uprefix .. u
       local n = drop(uidx, counted(uidx))
       removed, expired = removed + n, expired - n
       redis.call('ZREM', c, u)
-      emptied(uidx, h, q, c, u)
+      if gone(uidx, n) then
+        redis.call('ZREM', q, u)
+      end
     end
-    budget = budget - #users
+    budget = budget - #pending
   end
 
   if budget > 0 then
@@ -79,14 +101,21 @@ for sub = 0, 15 do
       local u = due[i]
       local uidx = uprefix .. u
       local d = counted(uidx)
+      local upto = math.max(now, d)
       if cleanup then
-        -- Entries up to d were counted already; the rest up to now were
-        -- not: remove both, and uncount the first.
-        expired = expired - redis.call('ZCOUNT', uidx, '-inf', d) + (d > 0 and 1 or 0)
-        removed = removed + drop(uidx, math.max(now, d))
-        redis.call('ZREM', c, u)
-        if not emptied(uidx, h, q, c, u) then
-          requeue(q, uidx, u, math.max(now, d))
+        -- Entries up to d were counted already (the mark is one of the
+        -- entries up to d); the rest up to now were not: remove all, and
+        -- uncount the first.
+        if d > 0 then
+          expired = expired - (redis.call('ZCOUNT', uidx, '-inf', d) - 1)
+          redis.call('ZREM', c, u)
+        end
+        local n = drop(uidx, upto)
+        removed = removed + n
+        if gone(uidx, n) then
+          redis.call('ZREM', q, u)
+        else
+          requeue(q, uidx, u, upto)
         end
       else
         local n = redis.call('ZCOUNT', uidx, '(' .. d, now)
@@ -95,7 +124,7 @@ for sub = 0, 15 do
           redis.call('ZADD', uidx, now, MARK)
           redis.call('ZADD', c, 0, u)
         end
-        requeue(q, uidx, u, math.max(now, d))
+        requeue(q, uidx, u, upto)
       end
     end
     budget = budget - #due
@@ -104,4 +133,5 @@ end
 
 hincr(h, 'removed', removed)
 hincr(h, 'expired', expired)
+hincr(h, 'users', users)
 return { more, removed, redis.call('HGETALL', h) }

@@ -72,8 +72,12 @@ func memory(o options, addr string, rs *redisStats) ([]memoryResult, error) {
 }
 
 // fillUsers is fill over a given number of users; with keep false it keeps
-// no handles (memory mode needs none).
-func fillUsers(ctx context.Context, t target, n, c, nusers int, keep bool) (*pool, error) {
+// no handles (memory mode needs none). User numbers start at userBase.
+func fillUsers(ctx context.Context, t target, n, c, nusers int, keep bool, userBase ...int) (*pool, error) {
+	base := 0
+	if len(userBase) > 0 {
+		base = userBase[0]
+	}
 	p := &pool{}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -88,7 +92,7 @@ func fillUsers(ctx context.Context, t target, n, c, nusers int, keep bool) (*poo
 	for range c {
 		wg.Go(func() {
 			for i := range next {
-				h, err := t.create(ctx, i%nusers)
+				h, err := t.create(ctx, base+i%nusers)
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -117,7 +121,9 @@ type flatResult struct {
 }
 
 // flatCost measures sessiondb's validate and create at c=64 with 10k and
-// with n stored sessions.
+// with n stored sessions. The stored sessions belong to other users than the
+// measured creates, so both measurements see the same mix of new and
+// returning users and only the size of the data differs.
 func flatCost(o options, addr string, rs *redisStats) ([]flatResult, error) {
 	ctx := context.Background()
 	t, err := newSessiondb(addr, 0)
@@ -131,13 +137,15 @@ func flatCost(o options, addr string, rs *redisStats) ([]flatResult, error) {
 	var out []flatResult
 	stored := 0
 	for _, target := range []int{10_000, o.n} {
-		p, err := fillUsers(ctx, t, target-stored, 64, max(target/3, 1), true)
+		p, err := fillUsers(ctx, t, target-stored, 64, max(target/3, 1), true, 10_000_000)
 		if err != nil {
 			return nil, err
 		}
 		stored = target
 		v := measure(ctx, rs, t, "validate", 64, o.duration, p)
+		t.userBase = 1_000_000 * (len(out) + 1) // creates for users this run has not seen
 		c := measure(ctx, rs, t, "create", 64, o.duration, nil)
+		t.userBase = 0
 		stored += int(c.Ops)
 		r := flatResult{Stored: target, Validate: v, Create: c, UsedBytes: rs.usedMemory()}
 		if len(out) > 0 {

@@ -192,10 +192,11 @@ func (t *rawRueidis) close() { t.c.Close() }
 
 type sessiondbTarget struct {
 	counter
-	m     *sessiondb.Manager
-	c     rueidis.Client
-	label string
-	cache bool
+	userBase int // added to user numbers: lets a measurement use fresh users
+	m        *sessiondb.Manager
+	c        rueidis.Client
+	label    string
+	cache    bool
 }
 
 func newSessiondb(addr string, cacheTTL time.Duration) (*sessiondbTarget, error) {
@@ -221,7 +222,7 @@ func (t *sessiondbTarget) supports(w string) bool {
 	return !t.cache || w == "validate"
 }
 func (t *sessiondbTarget) create(ctx context.Context, user int) (string, error) {
-	s, err := t.m.Create(ctx, userName(user), time.Hour, metadata)
+	s, err := t.m.Create(ctx, userName(t.userBase+user), time.Hour, metadata)
 	if err != nil {
 		return "", err
 	}
