@@ -20,26 +20,47 @@ if restore then
   limit = 0
 end
 
--- The user's entries, earliest expiry first (a few: the limit bounds them),
--- and the mark of counted expirations.
-local entries = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
+-- The user's entries and the mark of counted expirations. With a limit, all
+-- of them (a few: the limit bounds them) in one call; without one a user may
+-- have many, so only their number and the expired ones are read.
+local entries = {}
 local d = 0
 local had, live, first_live = 0, 0, nil
-for i = 1, #entries, 2 do
-  if entries[i] == MARK then
-    d = tonumber(entries[i + 1])
-  end
-end
-local now = math.max(tonumber(ARGV[1]), d)
-for i = 1, #entries, 2 do
-  if entries[i] ~= MARK then
-    had = had + 1
-    local s = tonumber(entries[i + 1])
-    if s > now then
-      live = live + 1
-      first_live = first_live or s
+local now
+if limit > 0 then
+  entries = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
+  for i = 1, #entries, 2 do
+    if entries[i] == MARK then
+      d = tonumber(entries[i + 1])
     end
   end
+  now = math.max(tonumber(ARGV[1]), d)
+  for i = 1, #entries, 2 do
+    if entries[i] ~= MARK then
+      had = had + 1
+      local s = tonumber(entries[i + 1])
+      if s > now then
+        live = live + 1
+        first_live = first_live or s
+      end
+    end
+  end
+else
+  d = counted(uidx)
+  now = math.max(tonumber(ARGV[1]), d)
+  had = redis.call('ZCARD', uidx)
+  if d > 0 then
+    had = had - 1
+  end
+  -- The expired ones, a bounded batch at a time (Cleanup takes the rest).
+  local expired = redis.call('ZRANGEBYSCORE', uidx, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+  for i = 1, #expired, 2 do
+    if expired[i] ~= MARK then
+      entries[#entries + 1] = expired[i]
+      entries[#entries + 1] = expired[i + 1]
+    end
+  end
+  live = had - #entries / 2
 end
 if exp <= now then
   if restore then
