@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sessiondb/sessiondb/config"
 )
 
 // serverConfig holds sessiond's own settings; the store and session settings
@@ -36,52 +38,38 @@ func defaultServerConfig() serverConfig {
 	}
 }
 
-// setting is one of sessiond's settings: its environment variable, its flag
-// (none for secrets, which ps would show) and how to read and show it.
-type setting struct {
-	Env    string
-	Flag   string
-	Usage  string
-	Secret bool
-	set    func(*serverConfig, string) error
-	get    func(*serverConfig) string
-}
-
 // serverSettings lists sessiond's settings, in the order the documentation
-// shows them.
-var serverSettings = []setting{
-	{Env: "SESSIOND_ADDR", Flag: "addr", Usage: "listen address, host:port; without API keys it must be a loopback address (127.0.0.0/8, ::1, localhost)",
-		set: func(c *serverConfig, v string) error {
+// shows them. They are read like the library's (package config): from the
+// environment and .env, then flags, which win.
+var serverSettings = config.WithDefaults(defaultServerConfig(), []config.Setting[serverConfig]{
+	config.Custom("SESSIOND_ADDR", "addr", "listen address, host:port; without API keys it must be a loopback address (127.0.0.0/8, ::1, localhost)",
+		func(c *serverConfig, v string) error {
 			if _, _, err := net.SplitHostPort(v); err != nil {
 				return errors.New("want host:port")
 			}
 			c.Addr = v
 			return nil
 		},
-		get: func(c *serverConfig) string { return c.Addr }},
-	{Env: "SESSIOND_API_KEYS", Secret: true, Usage: "API keys as comma-separated role:key pairs, role app or admin (e.g. app:k1,admin:k2); prefer SESSIOND_API_KEYS_FILE",
-		set: func(c *serverConfig, v string) error { c.APIKeys = v; return nil },
-		get: func(c *serverConfig) string { return "" }},
-	{Env: "SESSIOND_API_KEYS_FILE", Flag: "api-keys-file", Usage: "file of API keys, one role:key pair a line, # comments allowed; used together with SESSIOND_API_KEYS",
-		set: func(c *serverConfig, v string) error { c.APIKeysFile = v; return nil },
-		get: func(c *serverConfig) string { return c.APIKeysFile }},
-	{Env: "SESSIOND_TLS_CERT_FILE", Flag: "tls-cert-file", Usage: "PEM certificate (chain) to serve HTTPS; needs SESSIOND_TLS_KEY_FILE",
-		set: func(c *serverConfig, v string) error { c.TLSCertFile = v; return nil },
-		get: func(c *serverConfig) string { return c.TLSCertFile }},
-	{Env: "SESSIOND_TLS_KEY_FILE", Flag: "tls-key-file", Usage: "PEM private key of the certificate",
-		set: func(c *serverConfig, v string) error { c.TLSKeyFile = v; return nil },
-		get: func(c *serverConfig) string { return c.TLSKeyFile }},
-	{Env: "SESSIOND_LOG_FORMAT", Flag: "log-format", Usage: "log format: text or json",
-		set: func(c *serverConfig, v string) error {
+		func(c *serverConfig) string { return c.Addr }),
+	config.Secret("SESSIOND_API_KEYS", "API keys as comma-separated role:key pairs, role app or admin (e.g. app:k1,admin:k2); prefer SESSIOND_API_KEYS_FILE",
+		func(c *serverConfig) *string { return &c.APIKeys }),
+	config.String("SESSIOND_API_KEYS_FILE", "api-keys-file", "file of API keys, one role:key pair a line, # comments allowed; used together with SESSIOND_API_KEYS",
+		func(c *serverConfig) *string { return &c.APIKeysFile }),
+	config.String("SESSIOND_TLS_CERT_FILE", "tls-cert-file", "PEM certificate (chain) to serve HTTPS; needs SESSIOND_TLS_KEY_FILE",
+		func(c *serverConfig) *string { return &c.TLSCertFile }),
+	config.String("SESSIOND_TLS_KEY_FILE", "tls-key-file", "PEM private key of the certificate",
+		func(c *serverConfig) *string { return &c.TLSKeyFile }),
+	config.Custom("SESSIOND_LOG_FORMAT", "log-format", "log format: text or json",
+		func(c *serverConfig, v string) error {
 			if v != "text" && v != "json" {
 				return errors.New("want text or json")
 			}
 			c.LogFormat = v
 			return nil
 		},
-		get: func(c *serverConfig) string { return c.LogFormat }},
-	{Env: "SESSIOND_LOG_LEVEL", Flag: "log-level", Usage: "least level logged: debug, info, warn or error (debug adds a line per probe and scrape)",
-		set: func(c *serverConfig, v string) error {
+		func(c *serverConfig) string { return c.LogFormat }),
+	config.Custom("SESSIOND_LOG_LEVEL", "log-level", "least level logged: debug, info, warn or error (debug adds a line per probe and scrape)",
+		func(c *serverConfig, v string) error {
 			var l slog.Level
 			if err := l.UnmarshalText([]byte(v)); err != nil {
 				return errors.New("want debug, info, warn or error")
@@ -89,19 +77,11 @@ var serverSettings = []setting{
 			c.LogLevel = l
 			return nil
 		},
-		get: func(c *serverConfig) string { return strings.ToLower(c.LogLevel.String()) }},
-	{Env: "SESSIOND_SHUTDOWN_GRACE_SECONDS", Flag: "shutdown-grace-seconds", Usage: "on SIGTERM or SIGINT, how long in-flight requests may take to finish before their connections are closed",
-		set: func(c *serverConfig, v string) error {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil || n < 0 || n > 3600 {
-				return errors.New("want a whole number of seconds from 0 to 3600")
-			}
-			c.ShutdownGrace = time.Duration(n) * time.Second
-			return nil
-		},
-		get: func(c *serverConfig) string { return strconv.FormatInt(int64(c.ShutdownGrace/time.Second), 10) }},
-	{Env: "SESSIOND_MAX_BODY_BYTES", Flag: "max-body-bytes", Usage: "largest request body accepted; larger ones get 413",
-		set: func(c *serverConfig, v string) error {
+		func(c *serverConfig) string { return strings.ToLower(c.LogLevel.String()) }),
+	config.Seconds("SESSIOND_SHUTDOWN_GRACE_SECONDS", "shutdown-grace-seconds", "on SIGTERM or SIGINT, how long in-flight requests may take to finish before their connections are closed",
+		0, 3600, func(c *serverConfig) *time.Duration { return &c.ShutdownGrace }),
+	config.Custom("SESSIOND_MAX_BODY_BYTES", "max-body-bytes", "largest request body accepted; larger ones get 413",
+		func(c *serverConfig, v string) error {
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			if err != nil || n < 256 || n > 16<<20 {
 				return fmt.Errorf("want a number of bytes from 256 to %d", 16<<20)
@@ -109,48 +89,20 @@ var serverSettings = []setting{
 			c.MaxBodyBytes = n
 			return nil
 		},
-		get: func(c *serverConfig) string { return strconv.FormatInt(c.MaxBodyBytes, 10) }},
-}
+		func(c *serverConfig) string { return strconv.FormatInt(c.MaxBodyBytes, 10) }),
+})
 
 // serverConfigFromEnv reads sessiond's settings from getenv over the
 // defaults. An empty variable counts as unset.
 func serverConfigFromEnv(getenv func(string) string) (serverConfig, error) {
 	c := defaultServerConfig()
-	var errs []error
-	for _, s := range serverSettings {
-		if v := getenv(s.Env); v != "" {
-			if err := s.set(&c, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", s.Env, err))
-			}
-		}
-	}
-	return c, errors.Join(errs...)
+	err := config.ApplyEnv(&c, serverSettings, getenv)
+	return c, err
 }
 
 // registerFlags adds a flag for every non-secret setting; each flag's
 // default is c's current value, so flags override the environment.
-func (c *serverConfig) registerFlags(fs *flag.FlagSet) {
-	for _, s := range serverSettings {
-		if s.Flag == "" || s.Secret {
-			continue
-		}
-		fs.Var(&settingFlag{c: c, s: s}, s.Flag, s.Usage+" (env "+s.Env+")")
-	}
-}
-
-type settingFlag struct {
-	c *serverConfig
-	s setting
-}
-
-func (f *settingFlag) String() string {
-	if f.c == nil {
-		return ""
-	}
-	return f.s.get(f.c)
-}
-
-func (f *settingFlag) Set(v string) error { return f.s.set(f.c, v) }
+func (c *serverConfig) registerFlags(fs *flag.FlagSet) { config.AddFlags(fs, c, serverSettings) }
 
 // check reports settings that disagree with each other.
 func (c serverConfig) check() error {
