@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -87,13 +86,8 @@ func (c countingRueidis) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl
 	return res
 }
 
-var flushDelay = func() time.Duration {
-	d, _ := time.ParseDuration(os.Getenv("BENCH_FLUSH_DELAY"))
-	return d
-}()
-
 func newRueidis(addr string, cache bool) (rueidis.Client, error) {
-	opt := rueidis.ClientOption{InitAddress: []string{addr}, MaxFlushDelay: flushDelay}
+	opt := rueidis.ClientOption{InitAddress: []string{addr}}
 	if !cache {
 		opt.DisableCache = true
 	}
