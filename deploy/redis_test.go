@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,14 +36,9 @@ func repo(parts ...string) string { return filepath.Join(append([]string{".."}, 
 // confServer is a redis-server started from deploy/redis/redis.conf, with
 // only its port, bind address, directory, ACL file and log file overridden.
 type confServer struct {
-	t    testing.TB
-	bin  string
-	port int
+	*redistest.Server
 	dir  string
-	args []string
-
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	port int
 }
 
 // startConf copies redis.conf and the ACL file at aclPath into a temporary
@@ -58,16 +51,11 @@ func startConf(t testing.TB, aclPath string, extra ...string) *confServer {
 // startConfIn is startConf with a data directory the caller prepared.
 func startConfIn(t testing.TB, dir, aclPath string, extra ...string) *confServer {
 	t.Helper()
-	s := &confServer{t: t, bin: redistest.Binary(t, "redis-server"), port: redistest.FreePort(t), dir: dir}
-	copyFile(t, repo("deploy", "redis", "redis.conf"), filepath.Join(s.dir, "redis.conf"))
-	copyFile(t, aclPath, filepath.Join(s.dir, "users.acl"))
-	s.args = append([]string{filepath.Join(s.dir, "redis.conf"),
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--aclfile", filepath.Join(s.dir, "users.acl"), "--logfile", filepath.Join(s.dir, "redis.log"),
-	}, extra...)
-	s.start()
-	t.Cleanup(s.kill)
-	return s
+	copyFile(t, repo("deploy", "redis", "redis.conf"), filepath.Join(dir, "redis.conf"))
+	copyFile(t, aclPath, filepath.Join(dir, "users.acl"))
+	srv := redistest.StartFromConf(t, filepath.Join(dir, "redis.conf"), dir,
+		append([]string{"--aclfile", filepath.Join(dir, "users.acl")}, extra...)...)
+	return &confServer{Server: srv, dir: dir, port: srv.Port}
 }
 
 func copyFile(t testing.TB, from, to string) {
@@ -81,47 +69,13 @@ func copyFile(t testing.TB, from, to string) {
 	}
 }
 
-func (s *confServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-func (s *confServer) start() {
-	s.t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cmd := exec.Command(s.bin, s.args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, _ := os.Create(filepath.Join(s.dir, "stdout.log"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
-	}
-	s.cmd = cmd
-	// The default user is off, so an answer is NOAUTH, not PONG.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := redistest.Do(s.addr(), "PING")
-		if err != nil && strings.HasPrefix(err.Error(), "NOAUTH") {
-			return
-		}
-		if time.Now().After(deadline) {
-			logs, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			stdout, _ := os.ReadFile(filepath.Join(s.dir, "stdout.log"))
-			s.t.Fatalf("redis-server from redis.conf did not answer PING with NOAUTH (last: %v)\n%s%s", err, stdout, logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func (s *confServer) addr() string { return s.Addr() }
 
 // kill stops the server with SIGKILL: nothing is flushed on the way out.
-func (s *confServer) kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
+func (s *confServer) kill() { s.Stop() }
+
+// start runs it again after kill, on the same port and directory.
+func (s *confServer) start() { s.Restart() }
 
 // client connects as user with a plain single-node client (no cluster
 // discovery, no client-side cache), for raw commands.

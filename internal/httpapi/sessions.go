@@ -69,6 +69,15 @@ func (s *Server) ttl(secs *int64) (time.Duration, error) {
 
 // token returns the token of a request body, which must be there; any string
 // is accepted, and a malformed one then names no session (404).
+// readToken decodes a {token} body and returns the token.
+func (s *Server) readToken(r *http.Request) (string, error) {
+	var req tokenRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return "", err
+	}
+	return token(req.Token)
+}
+
 func token(t *string) (string, error) {
 	if t == nil {
 		return "", missing("token")
@@ -114,11 +123,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 
 // POST /v1/sessions/validate {token} -> 200 session.
 func (s *Server) validateSession(w http.ResponseWriter, r *http.Request) error {
-	var req tokenRequest
-	if err := s.decode(r, &req, false); err != nil {
-		return err
-	}
-	tok, err := token(req.Token)
+	tok, err := s.readToken(r)
 	if err != nil {
 		return err
 	}
@@ -157,11 +162,7 @@ func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) error {
 
 // POST /v1/sessions/rotate {token} -> 200 session + new token.
 func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request) error {
-	var req tokenRequest
-	if err := s.decode(r, &req, false); err != nil {
-		return err
-	}
-	tok, err := token(req.Token)
+	tok, err := s.readToken(r)
 	if err != nil {
 		return err
 	}
@@ -175,11 +176,7 @@ func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request) error {
 
 // POST /v1/sessions/invalidate {token} -> 204.
 func (s *Server) invalidateSession(w http.ResponseWriter, r *http.Request) error {
-	var req tokenRequest
-	if err := s.decode(r, &req, false); err != nil {
-		return err
-	}
-	tok, err := token(req.Token)
+	tok, err := s.readToken(r)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,8 @@ type Server struct {
 	Port int
 	Dir  string
 	args []string
-	conf string // a config file to pass first, for sentinels
+	conf string // a config file to pass first (sentinels, StartFromConf)
+	keep bool   // keep the config file's persistence settings
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -83,6 +84,20 @@ func (s *Server) URL() string { return "redis://" + s.Addr() }
 func Start(tb testing.TB, extra ...string) *Server {
 	tb.Helper()
 	s := newServer(tb, extra...)
+	s.Restart()
+	return s
+}
+
+// StartFromConf runs redis-server on the config file conf, in the data
+// directory dir (which the caller may have filled, with an AOF to load, say).
+// Only the port, the bind address, the directory and the log file are
+// overridden, and extra arguments after them; persistence and everything
+// else are the file's. The server counts as up once it answers PING, or
+// refuses it for want of a password (a file that switches the default user
+// off).
+func StartFromConf(tb testing.TB, conf, dir string, extra ...string) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, bin: Binary(tb, "redis-server"), Port: FreePort(tb), Dir: dir, args: extra, conf: conf, keep: true}
 	s.Restart()
 	return s
 }
@@ -114,20 +129,30 @@ func (s *Server) Restart() {
 	}
 	args = append(args,
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.Dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no",
-		"--logfile", filepath.Join(s.Dir, "redis.log"),
+		"--daemonize", "no", "--logfile", filepath.Join(s.Dir, "redis.log"),
 	)
+	if !s.keep {
+		args = append(args, "--save", "", "--appendonly", "no")
+	}
 	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Errors found before the log file opens (a bad config file) go here.
+	out, err := os.Create(filepath.Join(s.Dir, "stdout.log"))
+	if err != nil {
+		s.tb.Fatalf("redistest: %v", err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("redistest: start redis-server: %v", err)
 	}
 	s.cmd = cmd
 	s.tb.Cleanup(s.Stop)
 	if err := waitPing(s.Addr(), 10*time.Second); err != nil {
+		early, _ := os.ReadFile(filepath.Join(s.Dir, "stdout.log"))
 		log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-		s.tb.Fatalf("redistest: redis-server on %s did not answer: %v\n%s", s.Addr(), err, log)
+		s.tb.Fatalf("redistest: redis-server on %s did not answer: %v\n%s%s", s.Addr(), err, early, log)
 	}
 }
 
