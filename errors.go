@@ -29,8 +29,9 @@ var (
 	ErrStoreFull error = storeFullError{}
 
 	// ErrConflict is returned by a Store when a compare-and-swap finds that the
-	// stored session changed since it was read. The Manager retries or gives up;
-	// callers of the Manager never see it.
+	// stored session changed since it was read. The Manager retries; callers
+	// see it only when a session changed under them many times in a row, and
+	// may then retry the call.
 	ErrConflict = errors.New("sessiondb: concurrent update")
 
 	// ErrExists is returned by a Store when an id is already taken. With 96-bit

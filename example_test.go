@@ -61,6 +61,21 @@ func ExampleManager_Rotate() {
 	// Output: true <nil>
 }
 
+func ExampleManager_UpdateMetadata() {
+	m := newManager()
+	ctx := context.Background()
+	s, _ := m.Create(ctx, "user123", time.Hour, map[string]string{"ip": "192.168.1.1"})
+
+	// Applied with compare-and-swap: a concurrent change is never lost.
+	got, err := m.UpdateMetadata(ctx, string(s.Token), func(md map[string]string) error {
+		md["cart"] = "3 items"
+		delete(md, "ip")
+		return nil
+	})
+	fmt.Println(got.Metadata, err)
+	// Output: map[cart:3 items] <nil>
+}
+
 func ExampleManager_InvalidateUser() {
 	m := newManager()
 	ctx := context.Background()

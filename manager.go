@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -71,7 +73,7 @@ func (m *Manager) Create(ctx context.Context, userID string, ttl time.Duration, 
 			ID: id, UserID: userID,
 			CreatedAt: now, ExpiresAt: now.Add(ttl), LastSeenAt: now,
 			TTL: ttl, IdleTimeout: m.opt.IdleTimeout,
-			Metadata: cloneMetadata(metadata),
+			Metadata: maps.Clone(metadata),
 		}
 		_, err := m.store.Insert(ctx, rec, m.limit(), now)
 		if errors.Is(err, ErrExists) && attempt < 3 {
@@ -185,10 +187,80 @@ func (m *Manager) Rotate(ctx context.Context, token string) (*Session, error) {
 	return &Session{Record: *rec, Token: tok}, nil
 }
 
+// UpdateMetadata changes the metadata of the session a token names. It reads
+// the live session and calls change with a copy of its metadata (never nil),
+// which change edits in place; the result is stored with a compare-and-swap,
+// so a concurrent update is never lost: when one wins in between, change is
+// called again on a fresh copy. The result is held to the limits of Create
+// (an *InvalidArgumentError, with nothing written, when it breaks them), and
+// the update counts as activity. An error from change is returned as it is,
+// with nothing written. It returns the updated session, or an error matching
+// ErrNotFound if the token names no live session.
+func (m *Manager) UpdateMetadata(ctx context.Context, token string, change func(map[string]string) error) (*Session, error) {
+	id, err := IDFromToken(token)
+	if err != nil {
+		return nil, err
+	}
+	return m.updateMetadata(ctx, id, change)
+}
+
+// UpdateMetadataByID is UpdateMetadata for the session with the given id, for
+// administrative use.
+func (m *Manager) UpdateMetadataByID(ctx context.Context, id string, change func(map[string]string) error) (*Session, error) {
+	if _, err := ParseID(id); err != nil {
+		return nil, err
+	}
+	return m.updateMetadata(ctx, id, change)
+}
+
+func (m *Manager) updateMetadata(ctx context.Context, id string, change func(map[string]string) error) (*Session, error) {
+	if change == nil {
+		return nil, invalid("metadata", "no change function")
+	}
+	rec, err := m.update(ctx, id, func(rec *Record, now time.Time) (*Record, error) {
+		md := maps.Clone(rec.Metadata)
+		if md == nil {
+			md = make(map[string]string)
+		}
+		if err := change(md); err != nil {
+			return nil, errChangeRefused{err}
+		}
+		if err := m.checkMetadata(md); err != nil {
+			return nil, err
+		}
+		next := rec.Clone()
+		next.Metadata = md
+		if len(md) == 0 {
+			next.Metadata = nil
+		}
+		next.LastSeenAt = now
+		return next, nil
+	})
+	var refused errChangeRefused
+	if errors.As(err, &refused) {
+		return nil, refused.err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update session metadata: %w", err)
+	}
+	return &Session{Record: *rec}, nil
+}
+
+// errChangeRefused carries the error of a caller's change function through
+// update unwrapped.
+type errChangeRefused struct{ err error }
+
+func (e errChangeRefused) Error() string { return e.err.Error() }
+
+// updateAttempts bounds the compare-and-swap retries of update.
+const updateAttempts = 16
+
 // update reads the live record id, applies change and swaps the result in,
-// retrying when a concurrent update wins.
+// retrying when a concurrent update wins, with a short random pause once
+// contention shows. After updateAttempts lost races it gives up with an error
+// matching ErrConflict, which callers may retry.
 func (m *Manager) update(ctx context.Context, id string, change func(*Record, time.Time) (*Record, error)) (*Record, error) {
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		now := m.now()
 		rec, err := m.store.Get(ctx, id, now)
 		if err != nil {
@@ -199,13 +271,35 @@ func (m *Manager) update(ctx context.Context, id string, change func(*Record, ti
 			return nil, err
 		}
 		err = m.store.Replace(ctx, rec, next, now)
-		if (errors.Is(err, ErrConflict) || errors.Is(err, ErrExists)) && attempt < 10 {
+		if errors.Is(err, ErrConflict) || errors.Is(err, ErrExists) {
+			if attempt == updateAttempts {
+				return nil, fmt.Errorf("%w: the session changed %d times while being updated; retry", ErrConflict, attempt)
+			}
+			if attempt > 2 {
+				if err := pause(ctx, attempt); err != nil {
+					return nil, err
+				}
+			}
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
 		return next, nil
+	}
+}
+
+// pause waits a random time that grows with the attempt (up to about 13 ms
+// at the 16th), so that racing writers spread out.
+func pause(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(attempt, 8)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -327,14 +421,3 @@ func (m *Manager) Stats(ctx context.Context) (Stats, error) {
 
 // Ping checks that the store answers.
 func (m *Manager) Ping(ctx context.Context) error { return m.store.Ping(ctx) }
-
-func cloneMetadata(md map[string]string) map[string]string {
-	if len(md) == 0 {
-		return nil
-	}
-	c := make(map[string]string, len(md))
-	for k, v := range md {
-		c[k] = v
-	}
-	return c
-}

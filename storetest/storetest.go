@@ -123,6 +123,8 @@ func Run(t *testing.T, newStore func(testing.TB) sessiondb.Store) {
 		{"Refresh", sessiondb.Options{MaxTTL: 2 * time.Hour}, testRefresh},
 		{"Rotate", sessiondb.Options{}, testRotate},
 		{"RotateRace", sessiondb.Options{}, testRotateRace},
+		{"UpdateMetadata", sessiondb.Options{}, testUpdateMetadata},
+		{"UpdateMetadataConcurrent", sessiondb.Options{}, testUpdateMetadataConcurrent},
 		{"Invalidate", sessiondb.Options{}, testInvalidate},
 		{"InvalidateUser", sessiondb.Options{MaxSessionsPerUser: 10}, testInvalidateUser},
 		{"UserSessions", sessiondb.Options{}, testUserSessions},

@@ -103,6 +103,50 @@ func TestAPI(t *testing.T) {
 			d.do("POST", "/v1/sessions/invalidate", `{"token":"garbage"}`).wantError(t, 404, "not_found", "")
 		})
 
+		t.Run("update metadata", func(t *testing.T) {
+			s := d.create(t, "mona", `,"metadata":{"ip":"192.0.2.9","theme":"dark"}`)
+			// By token: merge, null deletes, other keys stay; no token in the answer.
+			got := d.do("POST", "/v1/sessions/metadata", `{"token":"`+s.Token+`","metadata":{"cart":"2","theme":null}}`).want(t, 200).session(t, false)
+			if got.ID != s.ID || len(got.Metadata) != 2 || got.Metadata["ip"] != "192.0.2.9" || got.Metadata["cart"] != "2" {
+				t.Errorf("metadata by token = %+v", got)
+			}
+			// By id, also as application/merge-patch+json.
+			got = d.do("PATCH", "/v1/sessions/"+s.ID, `{"metadata":{"cart":"3"}}`).want(t, 200).session(t, false)
+			if got.Metadata["cart"] != "3" || got.Metadata["ip"] != "192.0.2.9" {
+				t.Errorf("PATCH = %+v", got)
+			}
+			got = d.do("PATCH", "/v1/sessions/"+s.ID, `{"metadata":{"ip":null}}`, "Content-Type", "application/merge-patch+json").want(t, 200).session(t, false)
+			if len(got.Metadata) != 1 || got.Metadata["cart"] != "3" {
+				t.Errorf("merge-patch+json PATCH = %+v", got)
+			}
+			if v := d.do("POST", "/v1/sessions/validate", `{"token":"`+s.Token+`"}`).want(t, 200).session(t, false); len(v.Metadata) != 1 || v.Metadata["cart"] != "3" {
+				t.Errorf("validate after updates = %+v", v)
+			}
+			// Bad input: named, and nothing changes.
+			for _, tc := range []struct{ method, path, body, field string }{
+				{"PATCH", "/v1/sessions/" + s.ID, `{}`, "metadata"},
+				{"PATCH", "/v1/sessions/" + s.ID, `{"metadata":null}`, "metadata"},
+				{"PATCH", "/v1/sessions/" + s.ID, `{"metadata":{"a":1}}`, "metadata"},
+				{"PATCH", "/v1/sessions/" + s.ID, `{"metadata":{"":"x"}}`, "metadata"},
+				{"PATCH", "/v1/sessions/" + s.ID, `{"metadata":{"big":"` + strings.Repeat("x", 5000) + `"}}`, "metadata"},
+				{"PATCH", "/v1/sessions/" + s.ID, `{"metadata":{},"token":"x"}`, ""},
+				{"POST", "/v1/sessions/metadata", `{"metadata":{"a":"b"}}`, "token"},
+				{"POST", "/v1/sessions/metadata", `{"token":"` + s.Token + `"}`, "metadata"},
+				{"POST", "/v1/sessions/metadata", `{"token":"` + s.Token + `","metadata":["a"]}`, "metadata"},
+			} {
+				d.do(tc.method, tc.path, tc.body).wantError(t, 400, "invalid_argument", tc.field)
+			}
+			d.do("PATCH", "/v1/sessions/"+s.ID, `{"metadata":{"a":"b"}}`, "Content-Type", "text/plain").wantError(t, 415, "unsupported_media_type", "")
+			d.do("POST", "/v1/sessions/metadata", `{"token":"x","metadata":{"a":"b"}}`, "Content-Type", "application/merge-patch+json").wantError(t, 415, "unsupported_media_type", "")
+			if v := d.do("GET", "/v1/sessions/"+s.ID, "").want(t, 200).session(t, false); len(v.Metadata) != 1 || v.Metadata["cart"] != "3" {
+				t.Errorf("bad updates changed the session: %+v", v)
+			}
+			// Unknown sessions are 404.
+			d.do("POST", "/v1/sessions/metadata", `{"token":"sdb_nope","metadata":{"a":"b"}}`).wantError(t, 404, "not_found", "")
+			d.do("PATCH", "/v1/sessions/000AAAAAAAAAAAAAAAA", `{"metadata":{"a":"b"}}`).wantError(t, 404, "not_found", "")
+			d.do("GET", "/v1/sessions/metadata", "").wantError(t, 405, "method_not_allowed", "")
+		})
+
 		t.Run("get by id", func(t *testing.T) {
 			s := d.create(t, "frank", `,"metadata":{"a":"b"}`)
 			got := d.do("GET", "/v1/sessions/"+s.ID, "").want(t, 200).session(t, false)
@@ -251,7 +295,7 @@ func TestAPI(t *testing.T) {
 			d.do("GET", "/v2/sessions", "").wantError(t, 404, "not_found", "")
 			d.do("GET", "/v1/sessions/", "").wantError(t, 404, "not_found", "")
 			d.do("GET", "/v1/sessions", "").wantError(t, 405, "method_not_allowed", "")
-			if a := d.do("PUT", "/v1/sessions/x", `{}`); a.Header.Get("Allow") != "GET, HEAD, DELETE" {
+			if a := d.do("PUT", "/v1/sessions/x", `{}`); a.Header.Get("Allow") != "GET, HEAD, PATCH, DELETE" {
 				a.wantError(t, 405, "method_not_allowed", "")
 				t.Errorf("Allow = %q", a.Header.Get("Allow"))
 			}

@@ -80,6 +80,9 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, sessiondb.ErrStoreFull):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, cause: err,
 			message: "the session store is full; existing sessions still work"}
+	case errors.Is(err, sessiondb.ErrConflict):
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, cause: err,
+			message: "the session is being changed by many calls at once; retry"}
 	case errors.Is(err, sessiondb.ErrUnavailable), errors.Is(err, sessiondb.ErrClosed),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, cause: err,

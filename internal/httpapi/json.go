@@ -47,7 +47,7 @@ func (s *Server) decode(r *http.Request, v any, optional bool) error {
 		}
 		return invalidArgument("", "the request body is empty; want a JSON object")
 	}
-	if !isJSON(r.Header.Get("Content-Type")) {
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) && !(r.Method == http.MethodPatch && isMergePatch(ct)) {
 		return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			message: "the request body must be application/json"}
 	}
@@ -122,6 +122,14 @@ func isJSON(contentType string) bool {
 		}
 	}
 	return true
+}
+
+// isMergePatch reports whether a Content-Type is RFC 7396's
+// application/merge-patch+json, which PATCH also accepts.
+func isMergePatch(contentType string) bool {
+	mt, params, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/merge-patch+json" &&
+		(len(params) == 0 || len(params) == 1 && strings.EqualFold(params["charset"], "utf-8"))
 }
 
 // decodeJSON strictly decodes one JSON object from body into v.

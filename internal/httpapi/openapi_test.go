@@ -120,13 +120,15 @@ func TestOpenAPIServed(t *testing.T) {
 				if name, ok := strings.CutPrefix(sch.Ref, "#/components/schemas/"); ok {
 					sch = doc.Comps.Schemas[name]
 				}
-				fields := map[string]string{}
+				fields := map[string]any{}
 				for _, f := range sch.Required {
 					switch f {
 					case "token":
 						fields[f] = tok
 					case "user_id":
 						fields[f] = user
+					case "metadata":
+						fields[f] = map[string]any{"device": "openapi", "gone": nil}
 					default:
 						t.Fatalf("no test value for required field %s", f)
 					}

@@ -132,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 
 // Route is one entry of the API's route table.
 type Route struct {
-	Method string // GET, POST or DELETE
+	Method string // GET, POST, PATCH or DELETE
 	Path   string // a net/http pattern path, e.g. /v1/sessions/{id}
 	Role   Role   // the least role allowed; RoleNone needs no key
 
@@ -151,7 +151,9 @@ func routes() []Route {
 		{Method: "POST", Path: "/v1/sessions/refresh", Role: RoleApp, handle: (*Server).refreshSession},
 		{Method: "POST", Path: "/v1/sessions/rotate", Role: RoleApp, handle: (*Server).rotateSession},
 		{Method: "POST", Path: "/v1/sessions/invalidate", Role: RoleApp, handle: (*Server).invalidateSession},
+		{Method: "POST", Path: "/v1/sessions/metadata", Role: RoleApp, handle: (*Server).updateSessionMetadata},
 		{Method: "GET", Path: "/v1/sessions/{id}", Role: RoleApp, handle: (*Server).getSession},
+		{Method: "PATCH", Path: "/v1/sessions/{id}", Role: RoleApp, handle: (*Server).patchSession},
 		{Method: "DELETE", Path: "/v1/sessions/{id}", Role: RoleApp, handle: (*Server).deleteSession},
 		{Method: "GET", Path: "/v1/users/{user_id}/sessions", Role: RoleApp, handle: (*Server).listUserSessions},
 		{Method: "DELETE", Path: "/v1/users/{user_id}/sessions", Role: RoleApp, handle: (*Server).deleteUserSessions},
@@ -316,7 +318,7 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) error {
 	}
 	var allow []string
 	probe := new(http.Request)
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
 		*probe = *r
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {

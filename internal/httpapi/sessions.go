@@ -22,6 +22,39 @@ func (tokenRequest) jsonFields() []string  { return []string{"token"} }
 func (refreshRequest) jsonFields() []string {
 	return []string{"token", "ttl_seconds"}
 }
+func (metadataRequest) jsonFields() []string { return []string{"token", "metadata"} }
+func (patchRequest) jsonFields() []string    { return []string{"metadata"} }
+
+// metadataRequest is the body of POST /v1/sessions/metadata: a token and a
+// JSON merge patch of the session's metadata.
+type metadataRequest struct {
+	Token    *string            `json:"token"`
+	Metadata map[string]*string `json:"metadata"` // a null value deletes the key
+}
+
+// patchRequest is the body of PATCH /v1/sessions/{id}.
+type patchRequest struct {
+	Metadata map[string]*string `json:"metadata"` // a null value deletes the key
+}
+
+// mergeMetadata returns the change that applies a JSON merge patch (RFC 7396)
+// of string values to a session's metadata: a string sets the key, null
+// deletes it, and keys not named stay as they are.
+func mergeMetadata(patch map[string]*string) (func(map[string]string) error, error) {
+	if patch == nil {
+		return nil, missing("metadata")
+	}
+	return func(md map[string]string) error {
+		for k, v := range patch {
+			if v == nil {
+				delete(md, k)
+			} else {
+				md[k] = *v
+			}
+		}
+		return nil
+	}, nil
+}
 
 // metadata converts the metadata of a request: every value must be a string.
 func metadata(md map[string]*string) (map[string]string, error) {
@@ -193,7 +226,7 @@ func (s *Server) invalidateSession(w http.ResponseWriter, r *http.Request) error
 func sessionID(r *http.Request) (string, error) {
 	id := r.PathValue("id")
 	switch id {
-	case "validate", "refresh", "rotate", "invalidate":
+	case "validate", "refresh", "rotate", "invalidate", "metadata":
 		return "", methodNotAllowed(http.MethodPost)
 	}
 	return id, nil
@@ -224,4 +257,48 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.SessionsInvalidated(1)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// POST /v1/sessions/metadata {token, metadata} -> 200 session.
+func (s *Server) updateSessionMetadata(w http.ResponseWriter, r *http.Request) error {
+	var req metadataRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	tok, err := token(req.Token)
+	if err != nil {
+		return err
+	}
+	change, err := mergeMetadata(req.Metadata)
+	if err != nil {
+		return err
+	}
+	sess, err := s.m.UpdateMetadata(r.Context(), tok, change)
+	if err != nil {
+		return err
+	}
+	s.metrics.SessionUpdated()
+	return s.writeSession(w, http.StatusOK, sess, false)
+}
+
+// PATCH /v1/sessions/{id} {metadata} -> 200 session.
+func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) error {
+	id, err := sessionID(r)
+	if err != nil {
+		return err
+	}
+	var req patchRequest
+	if err := s.decode(r, &req, false); err != nil {
+		return err
+	}
+	change, err := mergeMetadata(req.Metadata)
+	if err != nil {
+		return err
+	}
+	sess, err := s.m.UpdateMetadataByID(r.Context(), id, change)
+	if err != nil {
+		return err
+	}
+	s.metrics.SessionUpdated()
+	return s.writeSession(w, http.StatusOK, sess, false)
 }

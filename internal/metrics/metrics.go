@@ -36,6 +36,7 @@ type Metrics struct {
 	validated   *prometheus.CounterVec // result
 	refreshed   prometheus.Counter
 	rotated     prometheus.Counter
+	updated     prometheus.Counter
 	invalidated prometheus.Counter
 
 	cleanupRuns     *prometheus.CounterVec // result
@@ -80,6 +81,10 @@ func New(version string) *Metrics {
 			Namespace: Namespace, Name: "sessions_rotated_total",
 			Help: "Session tokens rotated by this process.",
 		}),
+		updated: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "sessions_updated_total",
+			Help: "Session metadata updates by this process.",
+		}),
 		invalidated: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "sessions_invalidated_total",
 			Help: "Sessions ended by this process: by token, by id, or with all of a user's sessions.",
@@ -121,7 +126,7 @@ func New(version string) *Metrics {
 	}
 	m.Registry.MustRegister(
 		m.requests, m.duration, m.inFlight,
-		m.created, m.validated, m.refreshed, m.rotated, m.invalidated,
+		m.created, m.validated, m.refreshed, m.rotated, m.updated, m.invalidated,
 		m.cleanupRuns, m.cleanupRemoved, m.cleanupDuration,
 		m.storeDuration, m.storeErrors, buildInfo,
 		collectors.NewGoCollector(),
@@ -189,6 +194,9 @@ func (m *Metrics) SessionRefreshed() { m.refreshed.Inc() }
 
 // SessionRotated counts a rotation.
 func (m *Metrics) SessionRotated() { m.rotated.Inc() }
+
+// SessionUpdated counts a metadata update.
+func (m *Metrics) SessionUpdated() { m.updated.Inc() }
 
 // SessionsInvalidated counts n ended sessions.
 func (m *Metrics) SessionsInvalidated(n int) { m.invalidated.Add(float64(n)) }
