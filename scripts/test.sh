@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test of the project: go vet, gofmt, staticcheck and
-# go test -race over all packages, against real redis-server processes that
+# Runs every check and test of the project: gofmt, go vet, staticcheck,
+# go mod tidy and go test -race over all packages, against real redis-server processes that
 # the tests start on loopback ports. Three modules: the library and its
 # commands (.), the deployment checks (deploy/, whose Kubernetes, Compose and
 # BuildKit dependencies stay out of the library's go.mod) and the benchmark
@@ -25,21 +25,13 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   fi
 fi
 
-echo "== go vet"
-go vet ./...
-echo "== gofmt"
-unformatted=$(git ls-files -z '*.go' | xargs -0 gofmt -l)
-if [ -n "$unformatted" ]; then
-  echo "gofmt would change:" >&2
-  echo "$unformatted" >&2
-  exit 1
-fi
-echo "== staticcheck"
-go tool staticcheck ./...
-echo "== bench module (vet, staticcheck, build)"
-(cd bench && go vet ./... && go tool staticcheck ./... && go build -o /dev/null ./cmd/sessionbench)
-echo "== deploy module (vet, staticcheck)"
-(cd deploy && go vet ./... && go tool staticcheck ./...)
+echo "== gofmt, go vet, staticcheck, go mod tidy (every module; scripts/gates.sh, also the pre-commit hooks)"
+scripts/gates.sh gofmt
+scripts/gates.sh vet
+scripts/gates.sh staticcheck
+scripts/gates.sh tidy
+echo "== bench module builds"
+(cd bench && go build -o /dev/null ./cmd/sessionbench)
 echo "== go test -race"
 go test -race -count=1 -timeout 30m "$@" ./...
 echo "== go test -race (deploy module: manifests, Docker files, redis.conf and ACL)"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The static gates of the project, one at a time, for .pre-commit-config.yaml
+# and scripts/test.sh: gates.sh gofmt [FILE...] | vet | staticcheck | tidy | mypy.
+# Each runs over every Go module (., deploy, bench) or the Python client.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+modules=(. deploy bench)
+
+gate=${1:?usage: gates.sh gofmt|vet|staticcheck|tidy|mypy [FILE...]}
+shift
+case $gate in
+gofmt)
+  if [ $# -eq 0 ]; then
+    mapfile -t files < <(git ls-files '*.go')
+    set -- "${files[@]}"
+  fi
+  unformatted=$(gofmt -l "$@")
+  if [ -n "$unformatted" ]; then
+    echo "gofmt would change (run gofmt -w on them):" >&2
+    echo "$unformatted" >&2
+    exit 1
+  fi
+  ;;
+vet)
+  for m in "${modules[@]}"; do (cd "$m" && go vet ./...); done
+  ;;
+staticcheck)
+  for m in "${modules[@]}"; do (cd "$m" && go tool staticcheck ./...); done
+  ;;
+tidy)
+  for m in "${modules[@]}"; do
+    if ! (cd "$m" && go mod tidy -diff); then
+      echo "go mod tidy would change $m/go.mod or go.sum: run (cd $m && go mod tidy)" >&2
+      exit 1
+    fi
+  done
+  ;;
+mypy)
+  if [ -d clients/python ]; then
+    (cd clients/python && mypy --strict .)
+  fi
+  ;;
+*)
+  echo "gates.sh: unknown gate $gate" >&2
+  exit 2
+  ;;
+esac
