@@ -91,7 +91,7 @@ func timeoutSchedule(rng *rand.Rand, store sessiondb.Store, clock *Clock, user s
 	steps := 10 + rng.IntN(40)
 	for step := range steps {
 		d := scales[rng.IntN(len(scales))]
-		clock.Advance(time.Duration(rng.Int64N(int64(d)*5/4+1)).Truncate(time.Millisecond))
+		clock.Advance(time.Duration(rng.Int64N(int64(d)*5/4 + 1)).Truncate(time.Millisecond))
 		now := clock.Now()
 		mustLive, mayLive := md.expect(now, o)
 		var got *sessiondb.Session
