@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The static gates of the project, one at a time, for .pre-commit-config.yaml
-# and scripts/test.sh: gates.sh gofmt [FILE...] | vet | staticcheck | tidy | mypy.
+# and scripts/test.sh: gates.sh gofmt [FILE...] | vet | staticcheck | tidy | mypy | python
+# (python = black, isort, flake8 and mypy over the Python client and its example).
 # Each runs over every Go module (., deploy, bench) or the Python client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 modules=(. deploy bench)
 
-gate=${1:?usage: gates.sh gofmt|vet|staticcheck|tidy|mypy [FILE...]}
+gate=${1:?usage: gates.sh gofmt|vet|staticcheck|tidy|mypy|python [FILE...]}
 shift
 case $gate in
 gofmt)
@@ -36,9 +37,19 @@ tidy)
   done
   ;;
 mypy)
-  if [ -d clients/python ]; then
-    (cd clients/python && mypy --strict .)
-  fi
+  (cd clients/python && PATH="/usr/bin:$PATH" MYPYPATH=. mypy --strict sessiondb tests ../../examples/example_usage.py)
+  ;;
+python)
+  # Debian's tools before any other Python's.
+  (
+    cd clients/python
+    export PATH="/usr/bin:$PATH"
+    example=../../examples/example_usage.py
+    black --config pyproject.toml --check --quiet . "$example"
+    isort --settings-path . --check-only --quiet . "$example"
+    flake8 . "$example"
+  )
+  "$0" mypy
   ;;
 *)
   echo "gates.sh: unknown gate $gate" >&2

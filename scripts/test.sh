@@ -75,14 +75,9 @@ if [ "${SESSIONDB_SKIP_PYTHON:-}" = 1 ]; then
   echo "== python client: skipped (SESSIONDB_SKIP_PYTHON=1)"
 else
   echo "== python client (black, isort, flake8, mypy --strict, pytest)"
+  scripts/gates.sh python
   (
     cd clients/python
-    export PATH="/usr/bin:$PATH" # Debian's tools before any other Python's
-    example=../../examples/example_usage.py
-    black --config pyproject.toml --check --quiet . "$example"
-    isort --settings-path . --check-only --quiet . "$example"
-    flake8 . "$example"
-    MYPYPATH=. mypy --strict sessiondb tests "$example"
     /usr/bin/python3 -m pytest -q -p no:cacheprovider
   )
 fi
