@@ -3,6 +3,7 @@ package httpsession_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 
@@ -126,4 +127,27 @@ func TestCrossOriginOptions(t *testing.T) {
 	h.Set("Sec-Fetch-Site", "cross-site")
 	resp, body := a.do(a.client(), "POST", "/me", nil, h)
 	expect(t, "custom handler", resp, body, http.StatusTeapot, "nope")
+}
+
+func TestCheckOrigin(t *testing.T) {
+	m := newManager(t, sessiondb.Options{})
+	on, _ := httpsession.New(m, httpsession.Options{})
+	off, _ := httpsession.New(m, httpsession.Options{DisableCrossOriginCheck: true})
+	xsite := httptest.NewRequest("POST", "https://example.com/login", nil)
+	xsite.Header.Set("Sec-Fetch-Site", "cross-site")
+	same := httptest.NewRequest("POST", "https://example.com/login", nil)
+	same.Header.Set("Sec-Fetch-Site", "same-origin")
+	safe := httptest.NewRequest("GET", "https://example.com/login", nil)
+	safe.Header.Set("Sec-Fetch-Site", "cross-site")
+	if err := on.CheckOrigin(xsite); err != httpsession.ErrCrossOrigin {
+		t.Errorf("cross-site POST: %v, want ErrCrossOrigin", err)
+	}
+	for _, c := range []struct {
+		mw *httpsession.Middleware
+		r  *http.Request
+	}{{on, same}, {on, safe}, {off, xsite}} {
+		if err := c.mw.CheckOrigin(c.r); err != nil {
+			t.Errorf("%s %s: %v", c.r.Method, c.r.Header.Get("Sec-Fetch-Site"), err)
+		}
+	}
 }
