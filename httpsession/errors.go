@@ -66,3 +66,27 @@ func unavailable(w http.ResponseWriter, r *http.Request) {
 func crossOriginDenied(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusForbidden, bodyCrossOrigin)
 }
+
+// StatusCode returns the HTTP status that answers an error of Login, Logout
+// and the other helpers: 403 for ErrCrossOrigin and ErrInsecureCookie, 401
+// for ErrNoSession, 404 for another sessiondb.ErrNotFound (an id that names
+// no session of the user), 400 for sessiondb.ErrInvalidArgument, 409 for
+// sessiondb.ErrSessionLimit, and 503 for anything else (the session store
+// is unavailable: retry). It returns 200 for nil.
+func StatusCode(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, ErrCrossOrigin), errors.Is(err, ErrInsecureCookie):
+		return http.StatusForbidden
+	case errors.Is(err, ErrNoSession):
+		return http.StatusUnauthorized
+	case errors.Is(err, sessiondb.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, sessiondb.ErrInvalidArgument):
+		return http.StatusBadRequest
+	case errors.Is(err, sessiondb.ErrSessionLimit):
+		return http.StatusConflict
+	}
+	return http.StatusServiceUnavailable
+}

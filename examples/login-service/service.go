@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"embed"
-	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -150,23 +149,26 @@ func (s *service) fail(w http.ResponseWriter, status int, title string) {
 	s.render(w, status, "error.html", pageData{Title: title})
 }
 
+// sessionErrorTitles are the error pages of failed session calls, by the
+// status httpsession.StatusCode gives them.
+var sessionErrorTitles = map[int]string{
+	http.StatusForbidden:          "Refused: this form was sent from another site",
+	http.StatusUnauthorized:       "Your session has ended: log in again",
+	http.StatusNotFound:           "That session has already ended",
+	http.StatusBadRequest:         "The request could not be understood",
+	http.StatusConflict:           "Too many devices are logged in: log one out first",
+	http.StatusServiceUnavailable: "Sessions are unavailable right now; try again in a moment",
+}
+
 // failSession answers a failed session call: a cross-site form, a missing
 // session, or an unavailable store.
 func (s *service) failSession(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, httpsession.ErrCrossOrigin):
-		s.fail(w, http.StatusForbidden, "Refused: this form was sent from another site")
-	case errors.Is(err, httpsession.ErrInsecureCookie):
-		s.fail(w, http.StatusForbidden, "Refused: plain HTTP is for loopback only; use HTTPS")
-	case errors.Is(err, sessiondb.ErrSessionLimit):
-		s.fail(w, http.StatusConflict, "Too many devices are logged in: log one out first")
-	case errors.Is(err, sessiondb.ErrNotFound):
-		s.fail(w, http.StatusNotFound, "That session has already ended")
-	default:
+	status := httpsession.StatusCode(err)
+	if status == http.StatusServiceUnavailable {
 		s.log.Warn("session service", "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "1")
-		s.fail(w, http.StatusServiceUnavailable, "Sessions are unavailable right now; try again in a moment")
 	}
+	s.fail(w, status, sessionErrorTitles[status])
 }
 
 func (s *service) currentUser(r *http.Request) (*sessiondb.Session, *user) {
