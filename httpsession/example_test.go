@@ -99,3 +99,24 @@ func Example() {
 	// login: 303 __Host-session true true true / 3600
 	// GET /account: 200 Hello alice, from 127.0.0.1
 }
+
+func ExampleMiddleware_ClientIP() {
+	m, err := sessiondb.New(memstore.New(), sessiondb.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mw, err := httpsession.New(m, httpsession.Options{TrustedProxies: []string{"10.0.0.0/8", "fd00::/8"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.0.0.7:51000" // the proxy
+	r.Header.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+	fmt.Println(mw.ClientIP(r)) // the proxy's entry; the client wrote the left one
+
+	r.RemoteAddr = "192.0.2.5:4000" // not a proxy: its header is ignored
+	fmt.Println(mw.ClientIP(r))
+	// Output:
+	// 203.0.113.9
+	// 192.0.2.5
+}
