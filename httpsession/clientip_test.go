@@ -143,3 +143,24 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		t.Errorf("zero Options: %v, cookie %q", err, mw.CookieName())
 	}
 }
+
+// ClientIP never panics and returns an address or "", whatever the headers.
+func FuzzClientIP(f *testing.F) {
+	m := newManager(f, sessiondb.Options{})
+	xff, _ := httpsession.New(m, httpsession.Options{TrustedProxies: []string{"10.0.0.0/8", "::1"}})
+	fwd, _ := httpsession.New(m, httpsession.Options{TrustedProxies: []string{"10.0.0.0/8", "::1"}, ProxyHeader: "Forwarded"})
+	f.Add("10.0.0.1:80", "203.0.113.9, 10.0.0.2")
+	f.Add("[::1]:1", `for="[2001:db8::7]:4711";proto=https, for=unknown`)
+	f.Add("10.0.0.1:80", ",,;;==\"[")
+	f.Fuzz(func(t *testing.T, remote, header string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", header)
+		r.Header.Set("Forwarded", header)
+		for _, mw := range []*httpsession.Middleware{xff, fwd} {
+			if got := mw.ClientIP(r); got != "" && net.ParseIP(got) == nil {
+				t.Errorf("ClientIP(%q, %q) = %q: not an address", remote, header, got)
+			}
+		}
+	})
+}

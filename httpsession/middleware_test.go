@@ -415,3 +415,29 @@ func TestStoreOutage(t *testing.T) {
 		t.Errorf("log: want the outage without the token; got:\n%s", log.String())
 	}
 }
+
+// Whatever a request carries as a cookie or bearer header, Require answers
+// 401 without reaching the handler (no valid token can be guessed), and never
+// panics.
+func FuzzRequire(f *testing.F) {
+	m := newManager(f, sessiondb.Options{})
+	mw, err := httpsession.New(m, httpsession.Options{Source: httpsession.FromCookieOrBearer})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := mw.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot) // a forged token got through
+	}))
+	f.Add("sdb_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "Bearer sdb_x")
+	f.Add("\x00;;\"=", "Bearer \xff")
+	f.Fuzz(func(t *testing.T, cookie, auth string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", "__Host-session="+cookie)
+		r.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("cookie %q, auth %q: %d", cookie, auth, w.Code)
+		}
+	})
+}
