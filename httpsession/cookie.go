@@ -8,18 +8,18 @@ import (
 	"github.com/sessiondb/sessiondb"
 )
 
-// setCookie sets the session cookie to s's token. Its Max-Age is the time
-// from s's last activity to its absolute expiry, both read from the store's
-// clock, so a skewed local clock does not shorten or stretch it. With an
-// idle timeout the session may end sooner; the server enforces that.
-func (m *Middleware) setCookie(w http.ResponseWriter, s *sessiondb.Session) {
-	maxAge := int(s.ExpiresAt.Sub(s.LastSeenAt) / time.Second)
-	if maxAge < 1 {
-		maxAge = 1
+// setCookie sets the session cookie to s's token. Its Max-Age is the
+// session's remaining lifetime: Options.TTL when set (Login asked for exactly
+// that), and otherwise the time from s's last activity to its expiry, both
+// read from the store's clock, so that a skewed local clock neither shortens
+// nor stretches it.
+func (m *Middleware) setCookie(w http.ResponseWriter, s *sessiondb.Session, ttl time.Duration) {
+	if ttl <= 0 {
+		ttl = s.ExpiresAt.Sub(s.LastSeenAt)
 	}
 	c := m.cookie()
 	c.Value = string(s.Token)
-	c.MaxAge = maxAge
+	c.MaxAge = max(int(ttl/time.Second), 1)
 	m.writeCookie(w, c)
 }
 

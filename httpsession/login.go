@@ -64,7 +64,7 @@ func (m *Middleware) Login(w http.ResponseWriter, r *http.Request, userID string
 		return nil, fmt.Errorf("httpsession: login: %w", err)
 	}
 	if m.c.Source != FromBearer {
-		m.setCookie(w, s)
+		m.setCookie(w, s, m.c.TTL)
 	}
 	return s, nil
 }
@@ -179,7 +179,7 @@ func (m *Middleware) Rotate(w http.ResponseWriter, r *http.Request) (*sessiondb.
 		return nil, fmt.Errorf("httpsession: rotate: %w", err)
 	}
 	if m.c.Source != FromBearer {
-		m.setCookie(w, s)
+		m.setCookie(w, s, 0)
 	}
 	return s, nil
 }

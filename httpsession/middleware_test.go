@@ -441,3 +441,19 @@ func FuzzRequire(f *testing.F) {
 		}
 	})
 }
+
+// With an idle timeout the cookie still lasts the session's absolute
+// lifetime: the server, not the cookie, ends idle sessions.
+func TestCookieOutlivesIdleTimeout(t *testing.T) {
+	m := newManager(t, sessiondb.Options{IdleTimeout: 5 * time.Minute})
+	for _, tc := range []struct {
+		ttl  time.Duration
+		want int
+	}{{0, 3600}, {2 * time.Hour, 7200}} {
+		a := newApp(t, m, httpsession.Options{TTL: tc.ttl}, false)
+		resp, _ := a.do(a.client(), "POST", "/login", url.Values{"user": {"alice"}}, nil)
+		if ck := setCookie(t, resp, "__Host-session"); ck.MaxAge != tc.want {
+			t.Errorf("TTL %v: Max-Age = %d, want %d", tc.ttl, ck.MaxAge, tc.want)
+		}
+	}
+}
