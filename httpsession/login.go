@@ -90,7 +90,7 @@ func userAgent(r *http.Request) string {
 // carries the cookie.
 func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	token, fromCookie := m.token(r)
-	if cur, ok := r.Context().Value(ctxKey{}).(*current); ok {
+	if cur, ok := r.Context().Value(ctxKey{}).(*current); ok && cur.mw == m {
 		token, fromCookie = cur.token, cur.fromCookie
 	}
 	if fromCookie && !m.sameOrigin(r) {
@@ -189,12 +189,12 @@ func (m *Middleware) Rotate(w http.ResponseWriter, r *http.Request) (*sessiondb.
 // names. The cross-origin check comes first, before any I/O.
 func (m *Middleware) state(r *http.Request) (*current, error) {
 	cur, ok := r.Context().Value(ctxKey{}).(*current)
-	if !ok {
+	if !ok || cur.mw != m {
 		token, fromCookie := m.token(r)
 		if token == "" {
 			return nil, ErrNoSession
 		}
-		cur = &current{token: token, fromCookie: fromCookie}
+		cur = &current{mw: m, token: token, fromCookie: fromCookie}
 	}
 	if cur.fromCookie && !m.sameOrigin(r) {
 		return nil, ErrCrossOrigin

@@ -59,6 +59,7 @@ type ctxKey struct{}
 
 // current is what the middleware keeps in the request context.
 type current struct {
+	mw         *Middleware // the one that found it
 	session    *sessiondb.Session
 	token      string
 	fromCookie bool
@@ -92,6 +93,10 @@ func (m *Middleware) Optional(next http.Handler) http.Handler {
 
 func (m *Middleware) handler(next http.Handler, required bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cur, ok := r.Context().Value(ctxKey{}).(*current); ok && cur.mw == m {
+			next.ServeHTTP(w, r) // checked already, by an outer Require or Optional
+			return
+		}
 		token, fromCookie := m.token(r)
 		if token == "" {
 			if required {
@@ -108,7 +113,7 @@ func (m *Middleware) handler(next http.Handler, required bool) http.Handler {
 		s, err := m.validate(r.Context(), token)
 		switch {
 		case err == nil:
-			cur := &current{session: s, token: token, fromCookie: fromCookie}
+			cur := &current{mw: m, session: s, token: token, fromCookie: fromCookie}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, cur)))
 		case isNotFound(err):
 			if fromCookie {

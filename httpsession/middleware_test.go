@@ -457,3 +457,34 @@ func TestCookieOutlivesIdleTimeout(t *testing.T) {
 		}
 	}
 }
+
+// Require inside Optional of the same Middleware validates once.
+func TestNestedValidatesOnce(t *testing.T) {
+	m := newManager(t, sessiondb.Options{})
+	mw, err := httpsession.New(m, httpsession.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.Create(context.Background(), "alice", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inner *sessiondb.Session
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "__Host-session="+string(s.Token))
+	w := httptest.NewRecorder()
+	// The session ends between the two layers: the inner one does not ask
+	// again, and sees the outer one's session.
+	outer := mw.Optional(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Invalidate(r.Context(), string(s.Token)); err != nil {
+			t.Fatal(err)
+		}
+		mw.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inner, _ = httpsession.FromContext(r.Context())
+		})).ServeHTTP(w, r)
+	}))
+	outer.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || inner == nil || inner.ID != s.ID {
+		t.Errorf("nested: %d, session %v; want the outer layer's session", w.Code, inner)
+	}
+}
