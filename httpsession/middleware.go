@@ -11,10 +11,10 @@ import (
 	"github.com/sessiondb/sessiondb"
 )
 
-// Sessions is what the middleware needs of a session service. The embedded
-// library's *sessiondb.Manager and the sessiond client's
-// *sessiondclient.Client both satisfy it, with the errors of package
-// sessiondb.
+// Sessions is what the middleware needs of a session service: a part of
+// sessiondb.Sessions, which the embedded library's *sessiondb.Manager and the
+// sessiond client's *sessiondclient.Client both provide, with the errors of
+// package sessiondb.
 type Sessions interface {
 	Create(ctx context.Context, userID string, ttl time.Duration, metadata map[string]string) (*sessiondb.Session, error)
 	Validate(ctx context.Context, token string) (*sessiondb.Session, error)
@@ -25,7 +25,9 @@ type Sessions interface {
 	InvalidateUser(ctx context.Context, userID, except string) (int, error)
 }
 
-var _ Sessions = (*sessiondb.Manager)(nil)
+// Whatever provides sessiondb.Sessions (the library's Manager, the sessiond
+// client) provides Sessions.
+var _ Sessions = sessiondb.Sessions(nil)
 
 // maxTokenBytes bounds the token read from a request: a longer value is no
 // token, and is turned away without asking the store.

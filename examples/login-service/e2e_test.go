@@ -36,7 +36,7 @@ func fastUsers() []user {
 
 // startService serves the service over real HTTP on loopback: HTTPS with the
 // strict cookie, or plain HTTP in development mode.
-func startService(t *testing.T, sessions sessionService, backend string, tls bool) *httptest.Server {
+func startService(t *testing.T, sessions sessiondb.Sessions, backend string, tls bool) *httptest.Server {
 	t.Helper()
 	svc, err := newService(serviceConfig{
 		sessions: sessions, users: fastUsers(), dev: !tls, hsts: tls, backend: backend,
@@ -171,7 +171,7 @@ func rows(body string) []row {
 // scenario drives the service the way its users would: two devices of one
 // user, a wrong password, a cross-site form, "log out this device", "log out
 // all other devices", logout.
-func scenario(t *testing.T, srv *httptest.Server, sessions sessionService, tls bool) {
+func scenario(t *testing.T, srv *httptest.Server, sessions sessiondb.Sessions, tls bool) {
 	cookieName := "session"
 	if tls {
 		cookieName = "__Host-session"

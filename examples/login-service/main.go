@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/config"
 )
 
@@ -192,7 +193,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // openSessions opens the embedded library, on the store the environment
 // names (memory by default, Redis with REDIS_URL), and returns it with a
 // description and a function that closes it.
-func openSessions(getenv func(string) string) (sessionService, string, func(), error) {
+func openSessions(getenv func(string) string) (sessiondb.Sessions, string, func(), error) {
 	cfg, err := config.FromEnv(getenv)
 	if err != nil {
 		return nil, "", nil, err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"embed"
 	"html/template"
 	"log/slog"
@@ -16,17 +15,9 @@ import (
 //go:embed web
 var webFS embed.FS
 
-// sessionService is what the service needs of sessiondb: the middleware's
-// methods and a user's session list. The library's *sessiondb.Manager and
-// the sessiond client both provide it.
-type sessionService interface {
-	httpsession.Sessions
-	UserSessions(ctx context.Context, userID string) ([]*sessiondb.Session, error)
-}
-
 // service is the web service: its pages, its users and its sessions.
 type service struct {
-	sessions sessionService
+	sessions sessiondb.Sessions
 	mw       *httpsession.Middleware
 	users    *directory
 	pages    map[string]*template.Template
@@ -39,7 +30,7 @@ type service struct {
 
 // serviceConfig is what newService needs.
 type serviceConfig struct {
-	sessions       sessionService
+	sessions       sessiondb.Sessions
 	users          []user
 	dev            bool // InsecureLoopbackHTTP: plain HTTP on loopback
 	hsts           bool
