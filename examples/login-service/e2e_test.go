@@ -12,7 +12,10 @@ import (
 	"testing"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/redistest"
+	"github.com/sessiondb/sessiondb/internal/sessiondtest"
 	"github.com/sessiondb/sessiondb/memstore"
+	"github.com/sessiondb/sessiondb/sessiondclient"
 )
 
 // User agents of the devices in the tests.
@@ -317,4 +320,24 @@ func TestEndToEndLibrary(t *testing.T) {
 			scenario(t, srv, m, tls)
 		})
 	}
+}
+
+func TestEndToEndSessiond(t *testing.T) {
+	t.Run("embedded store", func(t *testing.T) {
+		d := sessiondtest.Start(t, nil)
+		c, err := sessiondclient.New(d.URL, sessiondclient.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scenario(t, startService(t, c, "sessiond", false), c, false)
+	})
+	t.Run("redis", func(t *testing.T) {
+		redis := redistest.Start(t)
+		d := sessiondtest.StartWithKeys(t, map[string]string{"REDIS_URL": redis.URL()})
+		c, err := sessiondclient.New(d.URL, sessiondclient.Options{APIKey: d.AppKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scenario(t, startService(t, c, "sessiond on redis", true), c, true)
+	})
 }

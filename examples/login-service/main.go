@@ -8,7 +8,8 @@
 //	go run ./examples/login-service
 //
 // It keeps sessions with the embedded library (in memory, or in Redis when
-// REDIS_URL is set). Over plain HTTP it listens on loopback only, in a
+// REDIS_URL is set), or in a remote sessiond when SESSIOND_URL (and
+// SESSIOND_API_KEY) is set, through the Go client. Over plain HTTP it listens on loopback only, in a
 // development mode whose session cookie lacks Secure; given -tls-cert and
 // -tls-key it serves HTTPS with the strict __Host- cookie, as it does behind
 // a TLS-terminating proxy with -behind-tls. docs/integration.md walks
@@ -26,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -35,6 +37,7 @@ import (
 
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/config"
+	"github.com/sessiondb/sessiondb/sessiondclient"
 )
 
 // defaultAddr is where the service listens: loopback, next to sessiond's
@@ -126,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	sessions, backend, closeSessions, err := openSessions(getenv)
+	sessions, backend, closeSessions, err := openSessions(ctx, getenv, log)
 	if err != nil {
 		return err
 	}
@@ -190,10 +193,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// openSessions opens the embedded library, on the store the environment
-// names (memory by default, Redis with REDIS_URL), and returns it with a
-// description and a function that closes it.
-func openSessions(getenv func(string) string) (sessiondb.Sessions, string, func(), error) {
+// openSessions returns the sessions the environment names, with a
+// description and a function that closes them: a remote sessiond through the
+// Go client when SESSIOND_URL is set (with SESSIOND_API_KEY, and
+// SESSIOND_CA_FILE for a sessiond whose certificate a private authority
+// signs), and otherwise the embedded library, on the store package config
+// picks (memory by default, Redis with REDIS_URL). Both are a
+// sessiondb.Sessions: nothing else in the service knows which.
+func openSessions(ctx context.Context, getenv func(string) string, log *slog.Logger) (sessiondb.Sessions, string, func(), error) {
+	if raw := getenv("SESSIOND_URL"); raw != "" {
+		c, err := sessiondclient.New(raw, sessiondclient.Options{
+			APIKey: getenv("SESSIOND_API_KEY"),
+			CAFile: getenv("SESSIOND_CA_FILE"),
+		})
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("SESSIOND_URL: %w", err)
+		}
+		// Start anyway when sessiond is down: pages answer 503 until it is up.
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if err := c.Ping(pingCtx); err != nil {
+			log.Warn("sessiond does not answer yet", "err", err)
+		}
+		u, _ := url.Parse(raw) // parsed by New already
+		u.User = nil
+		return c, "sessiond at " + u.String() + ", through the Go client", c.CloseIdleConnections, nil
+	}
 	cfg, err := config.FromEnv(getenv)
 	if err != nil {
 		return nil, "", nil, err

@@ -23,6 +23,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sessiondb/sessiondb/internal/sessiondtest"
+	"github.com/sessiondb/sessiondb/sessiondclient"
 )
 
 // syncBuffer is an io.Writer that tests can read while run writes to it.
@@ -231,4 +234,33 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// With SESSIOND_URL and SESSIOND_API_KEY the same command keeps its sessions
+// in a remote sessiond.
+func TestRunRemote(t *testing.T) {
+	d := sessiondtest.StartWithKeys(t, nil)
+	base, line := runService(t, nil, map[string]string{"SESSIOND_URL": d.URL, "SESSIOND_API_KEY": d.AppKey})
+	if !strings.Contains(line, "sessions: sessiond at "+d.URL+", through the Go client") || strings.Contains(line, d.AppKey) {
+		t.Errorf("start-up line %q: want sessiond's URL, without the key", line)
+	}
+	c := jarClient(t, nil)
+	resp := postForm(t, c, base+"/login", url.Values{"user": {"carol"}, "password": {"singing"}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Signed in as Carol") {
+		t.Fatalf("login: %s", resp.Status)
+	}
+	admin, err := sessiondclient.New(d.URL, sessiondclient.Options{APIKey: d.AdminKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, err := admin.UserSessions(t.Context(), "carol"); err != nil || len(list) != 1 || list[0].Metadata["user_agent"] != "Go-http-client/1.1" {
+		t.Errorf("sessiond holds %v (%v), want carol's session from this client", list, err)
+	}
+
+	// A wrong key is not a logout: the pages say sessions are unavailable.
+	base, _ = runService(t, nil, map[string]string{"SESSIOND_URL": d.URL, "SESSIOND_API_KEY": "wrong"})
+	resp = postForm(t, jarClient(t, nil), base+"/login", url.Values{"user": {"carol"}, "password": {"singing"}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "unavailable") {
+		t.Errorf("login with a wrong API key: %s", resp.Status)
+	}
 }
