@@ -13,6 +13,7 @@ import (
 var docSources = []string{
 	"../example_quickstart_test.go",
 	"example_test.go",
+	"sessiond_test.go",
 	"../sessiondclient/example_test.go",
 }
 

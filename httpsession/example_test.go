@@ -32,7 +32,7 @@ func routes(sessions httpsession.Sessions) (http.Handler, error) {
 		// Ends any session the browser brought, starts a new one and sets
 		// the __Host-session cookie.
 		if _, err := mw.Login(w, r, userID, nil); err != nil {
-			http.Error(w, "cannot log in now", httpsession.StatusCode(err))
+			http.Error(w, "cannot log in", httpsession.StatusCode(err))
 			return
 		}
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
@@ -43,7 +43,7 @@ func routes(sessions httpsession.Sessions) (http.Handler, error) {
 	})))
 	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
 		if err := mw.Logout(w, r); err != nil {
-			http.Error(w, "cannot log out now; retry", httpsession.StatusCode(err))
+			http.Error(w, "cannot log out", httpsession.StatusCode(err))
 			return
 		}
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
