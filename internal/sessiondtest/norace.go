@@ -1,0 +1,5 @@
+//go:build !race
+
+package sessiondtest
+
+const raceEnabled = false

@@ -1,0 +1,185 @@
+package sessiondclient
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sessiondb/sessiondb"
+)
+
+// Errors of the client's own, for answers that have no counterpart in the
+// library. The errors of a call wrap them; match them with errors.Is.
+var (
+	// ErrUnauthorized reports that sessiond refused the call's API key: none
+	// was sent, or sessiond does not know it (401). Set Options.APIKey to a
+	// key listed in sessiond's SESSIOND_API_KEYS or SESSIOND_API_KEYS_FILE.
+	ErrUnauthorized = errors.New("sessiondclient: unauthorized: sessiond refused the API key")
+
+	// ErrForbidden reports that the API key's role does not allow the call
+	// (403): Stats and Cleanup need an admin key.
+	ErrForbidden = errors.New("sessiondclient: forbidden: the API key's role does not allow this call")
+)
+
+// Error is a failed call to sessiond: an error answer, or no answer at all.
+// It matches (errors.Is, errors.As) what the library returns in the same
+// case:
+//
+//   - not_found (404): sessiondb.ErrNotFound
+//   - invalid_argument (400), too_large (413), unsupported_media_type (415):
+//     a *sessiondb.InvalidArgumentError with the Field sessiond named, which
+//     matches sessiondb.ErrInvalidArgument
+//   - session_limit (409): sessiondb.ErrSessionLimit
+//   - unavailable (503), and 429, 502, 503 and 504 answers of a proxy in
+//     between: sessiondb.ErrUnavailable, with RetryAfter set from the
+//     answer's Retry-After header
+//   - no answer (connection refused or reset, TLS failure, timeout, a
+//     cancelled context): sessiondb.ErrUnavailable and the cause, such as
+//     context.Canceled
+//   - unauthenticated (401): ErrUnauthorized; permission_denied (403):
+//     ErrForbidden
+//
+// Other answers (500 internal, a 404 for a route sessiond does not have,
+// error codes newer than this package) match none of these: the message
+// says what sessiond answered. Tokens are never part of an Error's text:
+// they travel in request bodies, which errors never quote.
+type Error struct {
+	Op         string        // the method that failed, in lower case: "validate", "create", ...
+	Status     int           // the answer's HTTP status; 0 when there was no answer
+	Code       string        // the API's error code ("not_found", ...); "" when the answer had none
+	Message    string        // the answer's message, or the status text
+	Field      string        // the request field at fault, if sessiond named one
+	RetryAfter time.Duration // the wait a 503 (or 429) asked for; 0 when none
+	Err        error         // the cause when there was no answer
+
+	kind error // the library or client error it matches, if any
+}
+
+// Error describes the failure without any token or key.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("sessiondclient: ")
+	b.WriteString(e.Op)
+	b.WriteString(": ")
+	if e.Status == 0 {
+		b.WriteString("no answer from sessiond")
+		if e.Err != nil {
+			b.WriteString(": ")
+			b.WriteString(e.Err.Error())
+		}
+		return b.String()
+	}
+	b.WriteString(e.Message)
+	fmt.Fprintf(&b, " (%d", e.Status)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	b.WriteString(")")
+	switch {
+	case e.kind == ErrUnauthorized:
+		b.WriteString("; set Options.APIKey to a key that sessiond knows")
+	case e.Status == http.StatusNotFound && e.kind == nil:
+		b.WriteString("; is the base URL that of sessiond?")
+	case e.RetryAfter > 0:
+		fmt.Fprintf(&b, "; retry after %v", e.RetryAfter)
+	}
+	return b.String()
+}
+
+// Unwrap returns the errors e matches: the library's or the client's error
+// for the answer, and the cause of a failure without an answer.
+func (e *Error) Unwrap() []error {
+	out := make([]error, 0, 2)
+	if e.kind != nil {
+		out = append(out, e.kind)
+	}
+	if e.Err != nil {
+		out = append(out, e.Err)
+	}
+	return out
+}
+
+// apiErrorBody is the error object of sessiond's answers.
+type apiErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+}
+
+// answerError builds the Error of an error answer and says whether the
+// call may be retried. code is "" when the body was not sessiond's error
+// object (a proxy's page, say).
+func answerError(op string, status int, body apiErrorBody, retryAfter time.Duration) (err *Error, retry bool) {
+	e := &Error{
+		Op: op, Status: status, Code: body.Error.Code, Message: body.Error.Message,
+		Field: body.Error.Field, RetryAfter: retryAfter,
+	}
+	if e.Message == "" {
+		e.Message = strings.ToLower(http.StatusText(status))
+		if e.Message == "" {
+			e.Message = "unexpected answer"
+		}
+	}
+	switch e.Code {
+	case "not_found":
+		// sessiond also answers not_found for a path it has no route for:
+		// a wrong base URL is not a missing session.
+		if !strings.HasPrefix(e.Message, "no such route") {
+			e.kind = sessiondb.ErrNotFound
+		}
+	case "invalid_argument", "too_large", "unsupported_media_type":
+		e.kind = invalidAnswer(e)
+	case "unauthenticated":
+		e.kind = ErrUnauthorized
+	case "permission_denied":
+		e.kind = ErrForbidden
+	case "session_limit":
+		e.kind = sessiondb.ErrSessionLimit
+	case "unavailable":
+		e.kind = sessiondb.ErrUnavailable
+		retry = true
+	case "method_not_allowed", "internal":
+	default:
+		// A code this package does not know (or none): judge by the status.
+		switch status {
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+			e.kind = invalidAnswer(e)
+		case http.StatusUnauthorized:
+			e.kind = ErrUnauthorized
+		case http.StatusForbidden:
+			e.kind = ErrForbidden
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			e.kind = sessiondb.ErrUnavailable
+			// A proxy's answer is retried; a new code of sessiond's is
+			// there to say something more specific, so it is not.
+			retry = e.Code == ""
+		}
+	}
+	return e, retry
+}
+
+// invalidAnswer is the *sessiondb.InvalidArgumentError of a 400, 413 or 415
+// answer. sessiond's messages start with "invalid <field>: ", which the
+// error's own text adds back.
+func invalidAnswer(e *Error) *sessiondb.InvalidArgumentError {
+	reason := e.Message
+	if e.Field != "" {
+		reason = strings.TrimPrefix(reason, "invalid "+e.Field+": ")
+	}
+	return &sessiondb.InvalidArgumentError{Field: e.Field, Reason: reason}
+}
+
+// noAnswer is the Error of a call that got no answer.
+func noAnswer(op string, cause error) *Error {
+	return &Error{Op: op, Err: cause, kind: sessiondb.ErrUnavailable}
+}
+
+// invalid returns the library's error for a bad argument found before any
+// request is made, as the Manager reports it.
+func invalid(field, reason string) error {
+	return &sessiondb.InvalidArgumentError{Field: field, Reason: reason}
+}
