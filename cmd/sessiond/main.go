@@ -101,6 +101,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := errors.Join(cfg.Check(), sc.check()); err != nil {
 		return err
 	}
+	if sc.UI {
+		flagged := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { flagged[f.Name] = true })
+		sc.consoleSettings = describeSettings(&cfg, &sc, getenv, flagged)
+	}
 	switch {
 	case *showVersion:
 		fmt.Fprintln(stdout, "sessiond", version)
@@ -180,9 +185,13 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 		return err
 	}
 	met.RegisterStats(m, 0, 0)
+	var console *httpapi.ConsoleConfig
+	if sc.UI {
+		console = &httpapi.ConsoleConfig{Settings: sc.consoleSettings, Store: cfg.Describe(), Version: version}
+	}
 	api, err := httpapi.New(httpapi.Config{
 		Manager: m, Keys: keys, Metrics: met, MaxBodyBytes: sc.MaxBodyBytes,
-		Logger: log.With("component", "http"),
+		Logger: log.With("component", "http"), Console: console,
 	})
 	if err != nil {
 		return err
@@ -213,6 +222,9 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 	}
 	log.Info("listening", "version", version, "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(),
 		"store", cfg.Describe(), "cleanup_interval", opts.CleanupInterval.String())
+	if sc.UI {
+		log.Info("admin console", "url", scheme+"://"+ln.Addr().String()+"/ui/")
+	}
 
 	served := make(chan error, 1)
 	go func() {
