@@ -260,12 +260,20 @@ func (v Violation) String() string {
 	return b.String()
 }
 
-// CheckAccessibility runs axe-core in the current page, with the rules of
-// WCAG 2.1 levels A and AA and axe's best practices, and fails the test for
-// every violation. The checker is evaluated through the DevTools protocol,
-// which the page's Content-Security-Policy does not apply to; the page
-// itself never loads it.
+// CheckAccessibility runs axe-core in the current page (Violations) and
+// fails the test for every violation.
 func (t *Tab) CheckAccessibility(page string) {
+	t.tb.Helper()
+	for _, v := range t.Violations(page) {
+		t.tb.Errorf("accessibility of %s: %s", page, v)
+	}
+}
+
+// Violations runs axe-core in the current page, with the rules of WCAG 2.1
+// levels A and AA and axe's best practices, and returns what fails. The
+// checker is evaluated through the DevTools protocol, which the page's
+// Content-Security-Policy does not apply to; the page itself never loads it.
+func (t *Tab) Violations(page string) []Violation {
 	t.tb.Helper()
 	if _, err := chromedp.Run(t.Ctx, chromedp.Evaluate[chromedp.Void](axeSource)); err != nil {
 		t.tb.Fatalf("browser: loading axe-core into %s: %v", page, err)
@@ -280,9 +288,7 @@ func (t *Tab) CheckAccessibility(page string) {
 	if err := json.Unmarshal(raw, &vs); err != nil {
 		t.tb.Fatalf("browser: axe-core's answer on %s: %v", page, err)
 	}
-	for _, v := range vs {
-		t.tb.Errorf("accessibility of %s: %s", page, v)
-	}
+	return vs
 }
 
 // Screenshot writes a PNG of the whole page to $SESSIONDB_SCREENSHOTS/name.png
