@@ -32,10 +32,12 @@ const (
 func consoleDaemon(t *testing.T, redis *redistest.Server) *daemon {
 	t.Helper()
 	d := startDaemon(t, map[string]string{
-		"REDIS_URL":          redis.URL(),
-		"SESSIOND_UI":        "true",
-		"SESSIOND_API_KEYS":  "app:" + consoleAppKey + ",admin:" + consoleAdminKey,
-		"SESSIOND_LOG_LEVEL": "info",
+		"REDIS_URL":   redis.URL(),
+		"SESSIOND_UI": "true",
+		// Cleanup every second, so that its figures move too.
+		"CLEANUP_INTERVAL_SECONDS": "1",
+		"SESSIOND_API_KEYS":        "app:" + consoleAppKey + ",admin:" + consoleAdminKey,
+		"SESSIOND_LOG_LEVEL":       "info",
 	})
 	d.Key = consoleAppKey
 	return d
@@ -61,7 +63,7 @@ func signIn(tab *browsertest.Tab, url, key string) {
 // out, and every page at phone width; each page is checked by axe-core.
 func TestConsoleBrowser(t *testing.T) {
 	browser := browsertest.Start(t)
-	redis := redistest.Start(t)
+	redis := redistest.Start(t, "--maxmemory", "64mb")
 	d := consoleDaemon(t, redis)
 
 	alice := []session{
@@ -148,6 +150,10 @@ func TestConsoleBrowser(t *testing.T) {
 				return pts !== '' && pts.split(' ').some(function (p) { return Number(p.split(',')[1]) < 95.9; });
 			})()`)
 		}
+		tab.WaitFor("a cleanup run", `document.querySelector('[data-field="replica.cleanup_runs"]').textContent !== '0'`)
+		if got := tab.Text(`[data-field="replica.last_cleanup"]`); !strings.HasSuffix(got, " UTC") {
+			t.Errorf("last cleanup %q, want a time", got)
+		}
 		tab.CheckAccessibility("the overview")
 		tab.Screenshot("console-overview")
 	})
@@ -182,6 +188,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("the confirmation asks %q, want the session and its device", q)
 		}
 		tab.CheckAccessibility("the confirmation dialog")
+		tab.Screenshot("console-confirm")
 		if f := browsertest.Eval[string](tab, `document.activeElement.textContent`); f != "Cancel" {
 			t.Errorf("the dialog opened with the focus on %q, want Cancel", f)
 		}

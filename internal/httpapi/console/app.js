@@ -104,8 +104,8 @@
       line.setAttribute('points', '');
       return;
     }
-    const span = keep * period;
     const end = pts[pts.length - 1].t;
+    const span = Math.max(end - pts[0].t, period); // fills the width until two minutes have passed
     let peak = 0;
     pts.forEach(function (p) { peak = Math.max(peak, p.v); });
     peak = peak > 0 ? peak : 1;
