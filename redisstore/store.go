@@ -59,6 +59,7 @@ type Store struct {
 	cacheTTL time.Duration
 	budget   int        // users one maintenance call visits
 	dirty    *dirtyKeys // with the client-side cache: keys written lately
+	cached   cacheCounts
 	writes   atomic.Int64
 
 	mu      sync.Mutex
@@ -299,6 +300,7 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.R
 	var res rueidis.RedisResult
 	if s.cacheTTL > 0 && !s.dirty.dirty(key) {
 		res = c.DoCache(ctx, c.B().Get().Key(key).Cache(), s.cacheTTL)
+		s.cached.count(res.IsCacheHit())
 	} else {
 		res = c.Do(ctx, c.B().Get().Key(key).Build())
 	}

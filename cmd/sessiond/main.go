@@ -185,6 +185,8 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 		return err
 	}
 	met.RegisterStats(m, 0, 0)
+	cache, _ := st.(metrics.CacheSource)
+	met.RegisterCache(cache)
 	var console *httpapi.ConsoleConfig
 	if sc.UI {
 		console = &httpapi.ConsoleConfig{Settings: sc.consoleSettings, Store: cfg.Describe(), Version: version}
