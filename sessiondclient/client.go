@@ -131,11 +131,12 @@ var _ sessiondb.Sessions = (*Client)(nil)
 func New(baseURL string, opt Options) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		return nil, errors.New("sessiondclient: malformed base URL")
+		// Not quoted: the URL may hold a password.
+		return nil, errors.New("sessiondclient: malformed base URL: want http://host:port or https://host:port")
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("sessiondclient: base URL: want http:// or https://, got %q", u.Scheme+"://")
+		return nil, errors.New("sessiondclient: base URL: want http://host:port or https://host:port")
 	case u.Host == "":
 		return nil, errors.New("sessiondclient: base URL has no host")
 	case u.User != nil:
@@ -311,7 +312,7 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (retry bool,
 			// error wraps less plainly.
 			return false, noAnswer(cl.op, ctxErr)
 		}
-		return true, noAnswer(cl.op, err)
+		return !isCertError(err), noAnswer(cl.op, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))

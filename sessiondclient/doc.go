@@ -5,11 +5,11 @@
 // embedded library or on a remote sessiond, and switching is a matter of one
 // constructor.
 //
-//	var sessions sessiondb.Sessions
-//	if url := os.Getenv("SESSIOND_URL"); url != "" {
-//		sessions, err = sessiondclient.New(url, sessiondclient.Options{APIKey: os.Getenv("SESSIOND_API_KEY")})
-//	} else {
-//		sessions, err = sessiondb.New(memstore.New(), sessiondb.Options{})
+//	func openSessions() (sessiondb.Sessions, error) {
+//		if url := os.Getenv("SESSIOND_URL"); url != "" {
+//			return sessiondclient.New(url, sessiondclient.Options{APIKey: os.Getenv("SESSIOND_API_KEY")})
+//		}
+//		return sessiondb.New(memstore.New(), sessiondb.Options{})
 //	}
 //
 // # Quick start
