@@ -247,7 +247,8 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		if body, err = json.Marshal(cl.body); err != nil {
 			return fmt.Errorf("sessiondclient: %s: encode the request: %w", cl.op, err)
 		}
-		defer clear(body) // it may hold a token
+		// body is not cleared after use: the transport may still read it
+		// after the call returns (a cancelled request).
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc

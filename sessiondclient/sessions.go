@@ -55,8 +55,12 @@ func (c *Client) Validate(ctx context.Context, token string) (*sessiondb.Session
 	if _, err := sessiondb.IDFromToken(token); err != nil {
 		return nil, err
 	}
+	return c.validate(ctx, "validate", token)
+}
+
+func (c *Client) validate(ctx context.Context, op, token string) (*sessiondb.Session, error) {
 	var out wireSession
-	err := c.do(ctx, call{op: "validate", method: http.MethodPost, path: "/v1/sessions/validate",
+	err := c.do(ctx, call{op: op, method: http.MethodPost, path: "/v1/sessions/validate",
 		body: tokenRequest{Token: token}, out: &out, retry: true})
 	if err != nil {
 		return nil, err
@@ -70,8 +74,12 @@ func (c *Client) Get(ctx context.Context, id string) (*sessiondb.Session, error)
 	if _, err := sessiondb.ParseID(id); err != nil {
 		return nil, err
 	}
+	return c.get(ctx, "get", id)
+}
+
+func (c *Client) get(ctx context.Context, op, id string) (*sessiondb.Session, error) {
 	var out wireSession
-	err := c.do(ctx, call{op: "get", method: http.MethodGet, path: "/v1/sessions/" + url.PathEscape(id),
+	err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/v1/sessions/" + url.PathEscape(id),
 		out: &out, retry: true})
 	if err != nil {
 		return nil, err
@@ -140,7 +148,7 @@ func (c *Client) UpdateMetadata(ctx context.Context, token string, change func(m
 	if change == nil {
 		return nil, invalid("metadata", "no change function")
 	}
-	cur, err := c.Validate(ctx, token)
+	cur, err := c.validate(ctx, "update metadata (read)", token)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +175,7 @@ func (c *Client) UpdateMetadataByID(ctx context.Context, id string, change func(
 	if change == nil {
 		return nil, invalid("metadata", "no change function")
 	}
-	cur, err := c.Get(ctx, id)
+	cur, err := c.get(ctx, "update metadata (read)", id)
 	if err != nil {
 		return nil, err
 	}
