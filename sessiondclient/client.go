@@ -236,6 +236,8 @@ type call struct {
 	body   any    // encoded as JSON; nil: no body
 	out    any    // decoded from the answer; nil: none read
 	retry  bool   // safe to repeat
+
+	largeField string // the field that makes the body large, if any: blamed for a 413
 }
 
 // do makes the call, retrying as the options allow, and decodes the answer
@@ -331,6 +333,11 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (retry bool,
 		var eb apiErrorBody
 		if !isJSON(resp.Header.Get("Content-Type")) || json.Unmarshal(data, &eb) != nil {
 			eb = apiErrorBody{}
+		}
+		if resp.StatusCode == http.StatusRequestEntityTooLarge && eb.Error.Field == "" {
+			// The one field of the client's requests that can grow without
+			// bound is the metadata: name it, as the Manager does.
+			eb.Error.Field = cl.largeField
 		}
 		e, again := answerError(cl.op, resp.StatusCode, eb, retryAfter(resp.Header.Get("Retry-After")))
 		return again, e

@@ -31,7 +31,8 @@ var (
 //
 //   - not_found (404): sessiondb.ErrNotFound
 //   - invalid_argument (400), too_large (413), unsupported_media_type (415):
-//     a *sessiondb.InvalidArgumentError with the Field sessiond named, which
+//     a *sessiondb.InvalidArgumentError with the Field sessiond named (for a
+//     413, "metadata", the one field that makes a request large), which
 //     matches sessiondb.ErrInvalidArgument
 //   - session_limit (409): sessiondb.ErrSessionLimit
 //   - unavailable (503), and 429, 502, 503 and 504 answers of a proxy in

@@ -38,7 +38,8 @@ func (c *Client) Create(ctx context.Context, userID string, ttl time.Duration, m
 	}
 	var out wireSession
 	err = c.do(ctx, call{op: "create", method: http.MethodPost, path: "/v1/sessions",
-		body: createRequest{UserID: userID, TTLSeconds: secs, Metadata: metadata}, out: &out})
+		body: createRequest{UserID: userID, TTLSeconds: secs, Metadata: metadata}, out: &out,
+		largeField: "metadata"})
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +159,7 @@ func (c *Client) UpdateMetadata(ctx context.Context, token string, change func(m
 	}
 	var out wireSession
 	err = c.do(ctx, call{op: "update metadata", method: http.MethodPost, path: "/v1/sessions/metadata",
-		body: metadataRequest{Token: token, Metadata: patch}, out: &out, retry: true})
+		body: metadataRequest{Token: token, Metadata: patch}, out: &out, retry: true, largeField: "metadata"})
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +186,7 @@ func (c *Client) UpdateMetadataByID(ctx context.Context, id string, change func(
 	}
 	var out wireSession
 	err = c.do(ctx, call{op: "update metadata", method: http.MethodPatch, path: "/v1/sessions/" + url.PathEscape(id),
-		body: patchRequest{Metadata: patch}, out: &out, retry: true})
+		body: patchRequest{Metadata: patch}, out: &out, retry: true, largeField: "metadata"})
 	if err != nil {
 		return nil, err
 	}

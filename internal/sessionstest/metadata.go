@@ -104,6 +104,7 @@ func testUpdateMetadataRefused(e *env) {
 	e.wantInvalid("UpdateMetadata(nil)", err, "metadata")
 	for name, change := range map[string]func(map[string]string) error{
 		"oversized":    func(md map[string]string) error { md["big"] = strings.Repeat("x", 5000); return nil },
+		"huge":         func(md map[string]string) error { md["huge"] = strings.Repeat("x", 20000); return nil },
 		"empty key":    func(md map[string]string) error { md[""] = "v"; return nil },
 		"invalid UTF8": func(md map[string]string) error { md["k"] = "\xff"; return nil },
 	} {

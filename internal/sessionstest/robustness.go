@@ -57,6 +57,8 @@ func testBadInput(e *env) {
 		{"u", 0, map[string]string{"k": "\xff"}, "metadata"},
 		{"u", 0, map[string]string{"\xfe": "v"}, "metadata"},
 		{"u", 0, map[string]string{"big": strings.Repeat("x", sessiondb.DefaultMaxMetadataBytes)}, "metadata"},
+		// Past the limit of a request body of sessiond (16 KiB) too.
+		{"u", 0, map[string]string{"huge": strings.Repeat("x", 20000)}, "metadata"},
 	} {
 		_, err := e.s.Create(e.ctx, c.user, c.ttl, c.md)
 		e.wantInvalid(fmt.Sprintf("Create(%.20q, %v, %d keys)", c.user, c.ttl, len(c.md)), err, c.field)
