@@ -39,8 +39,9 @@
 // field, and an unreachable or failing sessiond (or store) matches
 // sessiondb.ErrUnavailable. Two errors are the client's own: [ErrUnauthorized]
 // (a missing or unknown API key) and [ErrForbidden] (an app key on an admin
-// call). Every error of a call to sessiond is an [*Error], which holds the
-// status, the API's error code and a 503's Retry-After. Tokens are sent in
+// call). An error answer of sessiond, or no answer at all, is an [*Error],
+// which holds the status, the API's error code and a 503's Retry-After; bad
+// arguments found before any request are the library's own errors. Tokens are sent in
 // request bodies only, never in URLs, and never appear in errors; printing a
 // Client or its Options shows no API key.
 //
