@@ -11,3 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(testing.TB) sessiondb.Store { return memstore.New() })
 }
+
+func TestTimeoutProperties(t *testing.T) {
+	storetest.CheckTimeouts(t, func(testing.TB) sessiondb.Store { return memstore.New() }, 5000)
+}

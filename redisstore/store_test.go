@@ -65,3 +65,22 @@ func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
 	storetest.Run(t, storeMaker(newClient(t, cl.Addrs()...)))
 }
+
+// TestTimeoutProperties holds the Redis store, with and without the
+// client-side cache, to the timeout properties (fewer schedules than the
+// embedded store's: each step is a round trip).
+func TestTimeoutProperties(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newClient(t, srv.Addr())
+	for _, cache := range []time.Duration{0, time.Minute} {
+		t.Run(fmt.Sprintf("cache=%v", cache), func(t *testing.T) {
+			storetest.CheckTimeouts(t, func(tb testing.TB) sessiondb.Store {
+				s, err := redisstore.New(c, redisstore.Options{Prefix: fmt.Sprintf("t%d:", prefixes.Add(1)), CacheTTL: cache})
+				if err != nil {
+					tb.Fatal(err)
+				}
+				return s
+			}, 300)
+		})
+	}
+}

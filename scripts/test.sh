@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Runs every check and test of the project: go vet, gofmt, staticcheck and
-# go test -race over all packages, against real redis-server processes that
+# Runs every check and test of the project: gofmt, go vet, staticcheck,
+# go mod tidy and go test -race over all packages, against real redis-server processes that
 # the tests start on loopback ports. Three modules: the library and its
 # commands (.), the deployment checks (deploy/, whose Kubernetes, Compose and
 # BuildKit dependencies stay out of the library's go.mod) and the benchmark
 # (bench/, likewise for the peer session stores it measures).
 #
-# redis-server is installed with apt-get when missing and running as root;
-# otherwise the script says what to install. Extra arguments go to go test
-# (e.g. ./scripts/test.sh -run Conformance -v).
+# Then the Python client (clients/python): black, isort, flake8, mypy --strict
+# and pytest with Debian's /usr/bin/python3, against a sessiond built from the
+# tree; SESSIONDB_SKIP_PYTHON=1 skips that stage.
+#
+# redis-server and the Python tools are installed with apt-get when missing
+# and running as root; otherwise the script says what to install. Extra
+# arguments go to go test (e.g. ./scripts/test.sh -run Conformance -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,21 +29,58 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   fi
 fi
 
-echo "== go vet"
-go vet ./...
-echo "== gofmt"
-unformatted=$(git ls-files -z '*.go' | xargs -0 gofmt -l)
-if [ -n "$unformatted" ]; then
-  echo "gofmt would change:" >&2
-  echo "$unformatted" >&2
-  exit 1
+# The Debian packages of the Python stage: the tools, pytest, httpx (the async
+# client), venv with setuptools and wheel (the offline install test), openssl
+# (the TLS test's certificates).
+python_packages="black isort flake8 mypy python3-pytest python3-httpx python3-venv python3-setuptools python3-wheel openssl"
+python_missing() {
+  local missing="" p
+  if command -v dpkg-query >/dev/null 2>&1; then
+    for p in $python_packages; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+  else
+    for p in /usr/bin/python3 black isort flake8 mypy openssl; do
+      command -v "$p" >/dev/null 2>&1 || missing="$missing $p"
+    done
+    /usr/bin/python3 -c 'import pytest, httpx, setuptools, wheel' 2>/dev/null || missing="$missing pytest httpx setuptools wheel"
+  fi
+  echo "${missing# }"
+}
+if [ "${SESSIONDB_SKIP_PYTHON:-}" != 1 ]; then
+  missing=$(python_missing)
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "== installing $missing with apt-get"
+      apt-get update -qq
+      # shellcheck disable=SC2086 # a list of package names
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    else
+      echo "The Python client's checks need packages that are not installed: $missing" >&2
+      echo "Install them:  sudo apt-get install -y $missing   (Debian/Ubuntu)" >&2
+      echo "or set SESSIONDB_SKIP_PYTHON=1 to skip the Python client's checks." >&2
+      exit 1
+    fi
+  fi
 fi
-echo "== staticcheck"
-go tool staticcheck ./...
-echo "== bench module (vet, staticcheck, build)"
-(cd bench && go vet ./... && go tool staticcheck ./... && go build -o /dev/null ./cmd/sessionbench)
-echo "== deploy module (vet, staticcheck)"
-(cd deploy && go vet ./... && go tool staticcheck ./...)
+
+echo "== gofmt, go vet, staticcheck, go mod tidy (every module; scripts/gates.sh, also the pre-commit hooks)"
+scripts/gates.sh gofmt
+scripts/gates.sh vet
+scripts/gates.sh staticcheck
+scripts/gates.sh tidy
+echo "== bench module builds"
+(cd bench && go build -o /dev/null ./cmd/sessionbench)
+if [ "${SESSIONDB_SKIP_PYTHON:-}" = 1 ]; then
+  echo "== python client: skipped (SESSIONDB_SKIP_PYTHON=1)"
+else
+  echo "== python client (black, isort, flake8, mypy --strict, pytest)"
+  scripts/gates.sh python
+  (
+    cd clients/python
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider
+  )
+fi
 echo "== go test -race"
 go test -race -count=1 -timeout 30m "$@" ./...
 echo "== go test -race (deploy module: manifests, Docker files, redis.conf and ACL)"
