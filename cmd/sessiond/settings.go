@@ -26,6 +26,9 @@ type serverConfig struct {
 	LogLevel      slog.Level
 	ShutdownGrace time.Duration
 	MaxBodyBytes  int64
+
+	addrSource string // "-addr" when the flag set Addr; SESSIOND_ADDR otherwise
+	envFile    string // the .env file read, for the start-up line
 }
 
 func defaultServerConfig() serverConfig {
@@ -110,6 +113,14 @@ func (c serverConfig) check() error {
 		return errors.New("SESSIOND_TLS_CERT_FILE and SESSIOND_TLS_KEY_FILE go together: set both or neither")
 	}
 	return nil
+}
+
+// addrName names where the listen address came from, for errors.
+func (c serverConfig) addrName() string {
+	if c.addrSource != "" {
+		return c.addrSource
+	}
+	return "SESSIOND_ADDR"
 }
 
 // tls reports whether the listener serves HTTPS.

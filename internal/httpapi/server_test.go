@@ -162,6 +162,7 @@ func TestToAPIError(t *testing.T) {
 		{fmt.Errorf("create: %w", sessiondb.ErrUnavailable), 503, CodeUnavailable, ""},
 		{sessiondb.ErrClosed, 503, CodeUnavailable, ""},
 		{context.DeadlineExceeded, 503, CodeUnavailable, ""},
+		{fmt.Errorf("create: %w: WRONGPASS", sessiondb.ErrStoreAuth), 500, CodeStoreMisconfigured, ""},
 		{errors.New("something unexpected"), 500, CodeInternal, ""},
 	} {
 		e := toAPIError(tc.err)
@@ -170,6 +171,30 @@ func TestToAPIError(t *testing.T) {
 		}
 		if e.status >= 500 && e.cause == nil {
 			t.Errorf("toAPIError(%v) keeps no cause for the log", tc.err)
+		}
+	}
+}
+
+// TestRetryAfter: only transient failures invite a retry. A store that
+// refuses sessiond's credentials answers 500 store_misconfigured without
+// Retry-After, so clients do not retry all together.
+func TestRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		retry bool
+	}{
+		{fmt.Errorf("x: %w", sessiondb.ErrUnavailable), true},
+		{fmt.Errorf("x: %w", sessiondb.ErrStoreFull), true},
+		{fmt.Errorf("x: %w: NOPERM", sessiondb.ErrStoreAuth), false},
+		{errors.New("a bug"), false},
+	} {
+		w := httptest.NewRecorder()
+		e := writeError(w, tc.err)
+		if got := w.Header().Get("Retry-After") != ""; got != tc.retry {
+			t.Errorf("%v: %d with Retry-After %q, want a Retry-After: %v", tc.err, e.status, w.Header().Get("Retry-After"), tc.retry)
+		}
+		if strings.Contains(w.Body.String(), "NOPERM") {
+			t.Errorf("%v: the answer %s carries the store's message", tc.err, w.Body)
 		}
 	}
 }
