@@ -45,8 +45,9 @@ func (c Config) ExplainAccessDenied(err error, suggest string) string {
 	user := c.RedisUser()
 	shipped := fmt.Sprintf("with deploy/redis/users.acl, use REDIS_USERNAME=%s and its password", suggest)
 	settings := "REDIS_USERNAME and " + c.passwordSource()
-	if c.RedisUsername == "" && c.RedisURL != "" {
-		settings = "the user and password of REDIS_URL (or REDIS_USERNAME and REDIS_PASSWORD_FILE)"
+	if u, err := url.Parse(c.RedisURL); c.RedisUsername == "" && c.RedisPasswordFile == "" && c.RedisPassword == "" &&
+		err == nil && u.User != nil {
+		settings = "the user and password of REDIS_URL"
 	}
 	switch {
 	case strings.HasPrefix(reply, "NOAUTH"):

@@ -363,20 +363,6 @@ func TestBackupCluster(t *testing.T) {
 	}
 }
 
-// TestBackupRestoreEmbedded round-trips through the embedded store: a
-// restore into it checks the file and keeps the sessions in memory only.
-func TestBackupRestoreEmbedded(t *testing.T) {
-	srv := redistest.Start(t)
-	ms := manager(t, redisEnv(srv))
-	fill(t, ms.Store(), "u", 100, 10, time.Hour)
-	file := filepath.Join(t.TempDir(), "b.jsonl")
-	ctl(t, redisEnv(srv), "backup", file).want(t, exitOK)
-	r := ctl(t, nil, "restore", file).want(t, exitOK)
-	if !strings.HasPrefix(r.stdout, "restored 100 sessions, 0 already present, 0 expired") {
-		t.Errorf("restore into the embedded store:\n%s", r)
-	}
-}
-
 // TestInterrupted cancels the context, as Ctrl-C does: backup leaves no
 // file, restore restores nothing, and both say they were interrupted.
 func TestInterrupted(t *testing.T) {

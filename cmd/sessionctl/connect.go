@@ -45,7 +45,7 @@ The exit code is redis-cli's.`, `
 		return exitUsage
 	}
 	if !cfg.UsesRedis() {
-		a.errorf("no Redis configured: set REDIS_URL or REDIS_HOST (or --redis-url / --redis-host)")
+		a.errorf("%s", noRedis)
 		return exitUsage
 	}
 	argv, password, err := cliCommand(ctx, cfg)

@@ -55,7 +55,7 @@ refresh could not reach Redis, 0 otherwise.`, `
 	if *count < 0 {
 		return a.usageError("--count must not be negative")
 	}
-	m, cfg, code := a.open(true)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}

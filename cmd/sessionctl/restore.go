@@ -68,7 +68,7 @@ Their tokens stay valid: the clients that hold them keep their sessions.`, `
 	var cfg config.Config
 	if !*dryRun {
 		var code int
-		if m, cfg, code = a.open(false); code >= 0 {
+		if m, cfg, code = a.open(); code >= 0 {
 			return code
 		}
 		defer m.Store().Close()

@@ -42,7 +42,7 @@ the snapshot is still made and the path reported as unknown.`, `
 	if *timeout <= 0 {
 		return a.usageError("--timeout must be positive")
 	}
-	m, cfg, code := a.open(true)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}

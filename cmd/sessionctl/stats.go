@@ -40,7 +40,7 @@ grow with the number of sessions.`, `
 	if code := a.wantArgs(rest); code >= 0 {
 		return code
 	}
-	m, cfg, code := a.open(false)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}
