@@ -284,8 +284,16 @@ func TestRestoreRefusesBadFiles(t *testing.T) {
 	if rr.Restored != 500 {
 		t.Errorf("restore - = %+v", rr)
 	}
-	ctl(t, redisEnv(dst), "restore", filepath.Join(dir, "missing.jsonl")).want(t, exitError)
-	ctl(t, redisEnv(dst), "restore", dir).want(t, exitError)
+	// A file that is not there, or a directory, is a mistake on the command
+	// line (exit 2), found before connecting: with or without Redis.
+	for _, env := range []map[string]string{redisEnv(dst), nil} {
+		for _, args := range [][]string{{"restore", filepath.Join(dir, "missing.jsonl")}, {"restore", "--dry-run", filepath.Join(dir, "missing.jsonl")}, {"restore", dir}} {
+			r := ctl(t, env, args...).want(t, exitUsage)
+			if !strings.Contains(r.stderr, args[len(args)-1]+": ") || !strings.Contains(r.stderr, "--help") {
+				t.Errorf("%v: want a usage error naming the file\n%s", args, r)
+			}
+		}
+	}
 }
 
 func TestBackupFile(t *testing.T) {
