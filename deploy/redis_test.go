@@ -704,28 +704,15 @@ func TestRestoreSnapshot(t *testing.T) {
 	}
 }
 
-// docBlock returns the first ```sh block after the heading line of a
-// Markdown file, without its indentation.
+// docBlock returns the first ```sh block of a Markdown section, without
+// its indentation.
 func docBlock(t *testing.T, path, heading string) string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	blocks := docBlocks(t, path, heading)
+	if len(blocks) == 0 {
+		t.Fatalf("%s: no sh block under %q", path, heading)
 	}
-	_, after, ok := strings.Cut(string(b), "\n"+heading+"\n")
-	if !ok {
-		t.Fatalf("%s has no heading %q", path, heading)
-	}
-	_, after, ok = strings.Cut(after, "```sh\n")
-	block, _, ok2 := strings.Cut(after, "```")
-	if !ok || !ok2 {
-		t.Fatalf("%s: no sh block after %q", path, heading)
-	}
-	var lines []string
-	for line := range strings.SplitSeq(strings.TrimRight(block, " \n"), "\n") {
-		lines = append(lines, strings.TrimSpace(line))
-	}
-	return strings.Join(lines, "\n") + "\n"
+	return strings.Join(blocks[0], "\n") + "\n"
 }
 
 // sessionctlBinary builds sessionctl from the repository and returns its path.
