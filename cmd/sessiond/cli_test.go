@@ -223,12 +223,12 @@ func TestHealthcheckURL(t *testing.T) {
 // it, and -healthcheck probes it with https.
 func TestTLS(t *testing.T) {
 	cert, key := selfSigned(t)
-	env := map[string]string{"SESSIOND_TLS_CERT_FILE": cert, "SESSIOND_TLS_KEY_FILE": key, "SESSIOND_API_KEYS": "admin:tls-admin-key"}
+	env := map[string]string{"SESSIOND_TLS_CERT_FILE": cert, "SESSIOND_TLS_KEY_FILE": key, "SESSIOND_API_KEYS": "admin:tls-admin-key-0123456789"}
 	d := startDaemon(t, env)
 	if !strings.HasPrefix(d.URL, "https://") {
 		t.Fatalf("URL %s is not https", d.URL)
 	}
-	d.Key = "tls-admin-key"
+	d.Key = "tls-admin-key-0123456789"
 	s := d.create(t, "u", "")
 	d.do("POST", "/v1/sessions/validate", `{"token":"`+s.Token+`"}`).want(t, 200)
 	env["SESSIOND_ADDR"] = d.Addr

@@ -54,7 +54,7 @@ var serverSettings = config.WithDefaults(defaultServerConfig(), []config.Setting
 			return nil
 		},
 		func(c *serverConfig) string { return c.Addr }),
-	config.Secret("SESSIOND_API_KEYS", "API keys as comma-separated role:key pairs, role app or admin (e.g. app:k1,admin:k2); prefer SESSIOND_API_KEYS_FILE",
+	config.Secret("SESSIOND_API_KEYS", "API keys as comma-separated role:key pairs, role app or admin (app:<key>,admin:<key>), each of at least 128 random bits; prefer SESSIOND_API_KEYS_FILE",
 		func(c *serverConfig) *string { return &c.APIKeys }),
 	config.String("SESSIOND_API_KEYS_FILE", "api-keys-file", "file of API keys, one role:key pair a line, # comments allowed; used together with SESSIOND_API_KEYS",
 		func(c *serverConfig) *string { return &c.APIKeysFile }),

@@ -54,6 +54,8 @@ var (
 		message: "no such route; GET /openapi.json describes the API"}
 	errNoKey = &apiError{status: http.StatusUnauthorized, code: CodeUnauthenticated,
 		message: "missing API key: send Authorization: Bearer <key>"}
+	errNotBearer = &apiError{status: http.StatusUnauthorized, code: CodeUnauthenticated,
+		message: "the Authorization header must use Bearer: send Authorization: Bearer <key> (Basic and other schemes are not accepted)"}
 	errBadKey = &apiError{status: http.StatusUnauthorized, code: CodeUnauthenticated,
 		message: "invalid API key"}
 	errForbidden = &apiError{status: http.StatusForbidden, code: CodePermissionDenied,
