@@ -36,7 +36,7 @@ answers with an error exits 1. A password or user that Redis refuses is
 reported before redis-cli starts (exit 2).`, `
   sessionctl connect
   sessionctl connect -- INFO memory
-  sessionctl connect -- --scan --pattern 'sdb:*' --count 1000
+  sessionctl connect -- --scan --pattern 'sdb:*'
   sessionctl --redis-url rediss://app@redis.internal:6380/0 connect --print`)
 	rest, code := a.parse(fs, args, false)
 	if code >= 0 {
