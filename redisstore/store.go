@@ -66,7 +66,8 @@ type Store struct {
 	connect func() (rueidis.Client, error)
 	lastTry time.Time
 	lastErr error
-	owned   bool // Close closes client
+	user    string // the ACL user Open logs in as, for messages; "" with New
+	owned   bool   // Close closes client
 	closed  bool
 }
 
@@ -118,6 +119,10 @@ func Open(copt rueidis.ClientOption, opt Options) (*Store, error) {
 	}
 	s.timeout = 0
 	s.owned = true
+	s.user = copt.Username
+	if s.user == "" {
+		s.user = "default"
+	}
 	if s.dirty != nil {
 		prev := copt.OnInvalidations
 		copt.OnInvalidations = func(msgs []rueidis.RedisMessage) {
@@ -172,6 +177,9 @@ func (s *Store) get() (rueidis.Client, error) {
 		s.dialLocked()
 	}
 	if s.client == nil {
+		if msg, ok := refusal(s.lastErr); ok {
+			return nil, fmt.Errorf("%w: redis user %q: %s", sessiondb.ErrStoreAuth, s.user, msg)
+		}
 		return nil, fmt.Errorf("%w: %v", sessiondb.ErrUnavailable, s.lastErr)
 	}
 	return s.client, nil
@@ -753,12 +761,39 @@ func wrap(err error) error {
 			return fmt.Errorf("%w: %s", sessiondb.ErrStoreFull, msg)
 		case "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "MOVED", "ASK":
 			return fmt.Errorf("%w: %s", sessiondb.ErrUnavailable, msg)
+		case "NOAUTH", "WRONGPASS", "NOPERM":
+			return fmt.Errorf("%w: %s", sessiondb.ErrStoreAuth, msg)
 		}
 		return fmt.Errorf("redisstore: %s", msg)
 	}
 	if errors.Is(err, sessiondb.ErrClosed) || errors.Is(err, rueidis.ErrClosing) {
 		return sessiondb.ErrClosed
 	}
+	if msg, ok := refusal(err); ok {
+		// A refused handshake on a reconnection.
+		return fmt.Errorf("%w: %s", sessiondb.ErrStoreAuth, msg)
+	}
 	// Network errors, timeouts and cancellations: the store did not answer.
 	return fmt.Errorf("%w: %w", sessiondb.ErrUnavailable, err)
+}
+
+// refusal reports whether err is Redis refusing the credentials or a
+// command (NOAUTH, WRONGPASS, NOPERM), as a reply or as the error of a
+// connection handshake, and returns Redis's message.
+func refusal(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	msg := err.Error()
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		msg = re.Error()
+	}
+	// rueidis adds a line of advice about client-side caching to a refused
+	// CLIENT TRACKING; Redis's own message is the first line.
+	msg, _, _ = strings.Cut(msg, "\n")
+	switch code, _, _ := strings.Cut(msg, " "); code {
+	case "NOAUTH", "WRONGPASS", "NOPERM":
+		return msg, true
+	}
+	return "", false
 }

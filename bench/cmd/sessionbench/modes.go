@@ -444,7 +444,7 @@ func startSessiond(bin, redisAddr string) (*sessiondProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(rand.Uint64(), 36)
+	key := fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64()) // 128 bits, as sessiond requires
 	p := &sessiondProc{base: "http://127.0.0.1:" + strconv.Itoa(port), key: key, dir: dir}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = append(os.Environ(),
