@@ -58,9 +58,8 @@
 //     compare-and-swap: concurrent updates of different keys all survive, and
 //     for the same key the last write wins (the Manager instead calls change
 //     again on the newer metadata).
-//   - Stats has no memory figures (MemoryUsed and MemoryMax are 0), and Ping
-//     asks sessiond's readiness probe, which checks its store but not the API
-//     key.
+//   - Ping asks sessiond's readiness probe, which checks its store but not
+//     the API key.
 //
 // # Retries, timeouts, connections
 //

@@ -41,6 +41,8 @@ var (
 //   - no answer (connection refused or reset, TLS failure, timeout, a
 //     cancelled context): sessiondb.ErrUnavailable and the cause, such as
 //     context.Canceled
+//   - store_misconfigured (500): sessiondb.ErrStoreAuth (Redis refuses
+//     sessiond's credentials or commands; not retried)
 //   - unauthenticated (401): ErrUnauthorized; permission_denied (403):
 //     ErrForbidden
 //
@@ -154,6 +156,8 @@ func answerError(op string, status int, body apiErrorBody, retryAfter time.Durat
 	case "unavailable":
 		e.kind = sessiondb.ErrUnavailable
 		retry = true
+	case "store_misconfigured":
+		e.kind = sessiondb.ErrStoreAuth
 	case "method_not_allowed":
 		e.notSessiond = true
 	case "internal":

@@ -295,9 +295,8 @@ func (c *Client) Cleanup(ctx context.Context) (int, error) {
 	return out.Cleaned, nil
 }
 
-// Stats returns session statistics. It needs an admin API key. MemoryUsed and
-// MemoryMax are not part of the API and are 0 (sessiond exports them as
-// metrics).
+// Stats returns session statistics, store memory included. It needs an admin
+// API key.
 func (c *Client) Stats(ctx context.Context) (sessiondb.Stats, error) {
 	var out wireStats
 	err := c.do(ctx, call{op: "stats", method: http.MethodGet, path: "/v1/stats", out: &out, retry: true})
@@ -307,6 +306,7 @@ func (c *Client) Stats(ctx context.Context) (sessiondb.Stats, error) {
 	return sessiondb.Stats{
 		Total: out.Total, Active: out.Active, Expired: out.Expired, Users: out.Users,
 		Created: out.Created, Invalidated: out.Invalidated, Evicted: out.Evicted,
+		MemoryUsed: out.MemoryUsed, MemoryMax: out.MemoryMax,
 	}, nil
 }
 
