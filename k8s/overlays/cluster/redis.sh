@@ -12,6 +12,9 @@ umask 077
   # A primary that stops answering is replaced by its replica after about
   # this long plus 1-2 s (docs/reliability.md has the measurements).
   echo "cluster-node-timeout 5000"
+  # A failed primary takes only its own slots down: the other primaries'
+  # users keep working while its replica takes over.
+  echo "cluster-require-full-coverage no"
   # Clients get stable DNS names (redis-3.redis-headless), not pod IPs,
   # in CLUSTER SHARDS and in MOVED/ASK redirections.
   echo "cluster-announce-hostname $(hostname).redis-headless"
