@@ -40,6 +40,8 @@ type Config struct {
 	RedisSentinelMaster string
 	RedisTimeout        time.Duration
 	RedisCacheTTL       time.Duration
+	RedisWaitReplicas   int
+	RedisWaitTimeout    time.Duration
 
 	SessionTTL      time.Duration
 	MaxTTL          time.Duration
@@ -54,15 +56,16 @@ type Config struct {
 // Default returns the defaults of every setting.
 func Default() Config {
 	return Config{
-		RedisPort:       6379,
-		RedisTimeout:    redisstore.DefaultTimeout,
-		SessionTTL:      sessiondb.DefaultTTL,
-		MaxTTL:          sessiondb.DefaultMaxTTL,
-		MaxPerUser:      sessiondb.DefaultMaxSessionsPerUser,
-		LimitPolicy:     sessiondb.PolicyEvictOldest,
-		CleanupInterval: sessiondb.DefaultCleanupInterval,
-		KeyPrefix:       redisstore.DefaultPrefix,
-		MaxMetadata:     sessiondb.DefaultMaxMetadataBytes,
+		RedisPort:        6379,
+		RedisTimeout:     redisstore.DefaultTimeout,
+		RedisWaitTimeout: redisstore.DefaultWaitTimeout,
+		SessionTTL:       sessiondb.DefaultTTL,
+		MaxTTL:           sessiondb.DefaultMaxTTL,
+		MaxPerUser:       sessiondb.DefaultMaxSessionsPerUser,
+		LimitPolicy:      sessiondb.PolicyEvictOldest,
+		CleanupInterval:  sessiondb.DefaultCleanupInterval,
+		KeyPrefix:        redisstore.DefaultPrefix,
+		MaxMetadata:      sessiondb.DefaultMaxMetadataBytes,
 	}
 }
 
@@ -83,6 +86,8 @@ var Settings = WithDefaults(Default(), []Setting[Config]{
 	String("REDIS_SENTINEL_MASTER", "redis-sentinel-master", "Sentinel master set name; REDIS_HOST/REDIS_PORT, or the addresses of REDIS_URL, then name sentinels (the same as REDIS_URL's ?master_set=)", func(c *Config) *string { return &c.RedisSentinelMaster }),
 	Millis("REDIS_TIMEOUT_MS", "redis-timeout-ms", "bound on each Redis call, in milliseconds", func(c *Config) *time.Duration { return &c.RedisTimeout }),
 	Seconds("REDIS_CLIENT_CACHE_SECONDS", "redis-client-cache-seconds", "serve Validate from a client-side cache kept fresh by Redis invalidations, for at most this long per entry; 0 = off", 0, maxSeconds, func(c *Config) *time.Duration { return &c.RedisCacheTTL }),
+	Int("REDIS_WAIT_REPLICAS", "redis-wait-replicas", "acknowledge creates, rotations, refreshes and revocations only once this many replicas confirmed them (WAIT; WAITAOF where Redis has it); 0 = off", 0, 64, func(c *Config) *int { return &c.RedisWaitReplicas }),
+	Millis("REDIS_WAIT_TIMEOUT_MS", "redis-wait-timeout-ms", "how long a write waits for REDIS_WAIT_REPLICAS replicas; past it the call fails with 503 unavailable (the write may or may not survive a failover)", func(c *Config) *time.Duration { return &c.RedisWaitTimeout }),
 	Seconds("SESSION_TTL_SECONDS", "session-ttl-seconds", "lifetime of a session created without ttl", 1, maxSeconds, func(c *Config) *time.Duration { return &c.SessionTTL }),
 	Seconds("SESSION_MAX_TTL_SECONDS", "session-max-ttl-seconds", "largest ttl accepted, and the absolute lifetime of a session from its creation, refreshes included", 1, maxSeconds, func(c *Config) *time.Duration { return &c.MaxTTL }),
 	Seconds("SESSION_IDLE_TIMEOUT_SECONDS", "session-idle-timeout-seconds", "end sessions unused for this long; 0 = off", 0, maxSeconds, func(c *Config) *time.Duration { return &c.IdleTimeout }),
@@ -253,7 +258,8 @@ func (c Config) OpenStore() (sessiondb.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return redisstore.Open(opt, redisstore.Options{Prefix: c.KeyPrefix, Timeout: c.RedisTimeout, CacheTTL: c.RedisCacheTTL})
+	return redisstore.Open(opt, redisstore.Options{Prefix: c.KeyPrefix, Timeout: c.RedisTimeout, CacheTTL: c.RedisCacheTTL,
+		WaitReplicas: c.RedisWaitReplicas, WaitTimeout: c.RedisWaitTimeout})
 }
 
 // Open opens the configured store and a Manager over it. Close the store

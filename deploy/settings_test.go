@@ -103,7 +103,7 @@ func TestDeploySettings(t *testing.T) {
 
 	// Kubernetes.
 	for k, v := range render(t).configMaps["sessiond-config"].Data {
-		check("k8s/configmap.yaml", k, v)
+		check("k8s/base/configmap.yaml", k, v)
 	}
 
 	// Compose, as written: a ${VAR:-x} counts as x, which must also be what

@@ -41,7 +41,7 @@ func newScript(src string, readOnly bool) *rueidis.Lua {
 	shebang, body, _ := strings.Cut(src, "\n")
 	full := shebang + "\n" + libLua + body
 	if readOnly {
-		return rueidis.NewLuaScriptReadOnly(full)
+		return register(rueidis.NewLuaScriptReadOnly(full), full)
 	}
-	return rueidis.NewLuaScript(full)
+	return register(rueidis.NewLuaScript(full), full)
 }

@@ -50,6 +50,15 @@ type Options struct {
 	// invalidation arrives). Expiry and idle timeout are judged on every call.
 	// The client must not have DisableCache set. Default 0: off.
 	CacheTTL time.Duration
+	// WaitReplicas, when positive, acknowledges creates, rotations,
+	// refreshes, metadata changes and revocations only once that many
+	// replicas confirmed them (WAIT; WAITAOF where the server has it and the
+	// ACL allows it). A write they do not confirm within WaitTimeout fails
+	// with an error matching sessiondb.ErrUnavailable: it is on the primary
+	// but may or may not survive a failover. Default 0: off.
+	WaitReplicas int
+	// WaitTimeout bounds the wait for replicas. Default DefaultWaitTimeout.
+	WaitTimeout time.Duration
 }
 
 // Store is a sessiondb.Store on Redis. It is safe for concurrent use.
@@ -60,6 +69,10 @@ type Store struct {
 	budget   int        // users one maintenance call visits
 	dirty    *dirtyKeys // with the client-side cache: keys written lately
 	writes   atomic.Int64
+
+	waitReplicas int           // Options.WaitReplicas
+	waitTimeout  time.Duration // Options.WaitTimeout
+	noWaitAOF    atomic.Bool   // the server lacks WAITAOF, or the user may not run it
 
 	mu      sync.Mutex
 	client  rueidis.Client // nil until connected, when opened with Open
@@ -146,7 +159,14 @@ func newStore(opt Options) (*Store, error) {
 	if strings.ContainsAny(opt.Prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: key prefix %q must not contain '{' or '}'", opt.Prefix)
 	}
-	s := &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL, budget: maintainBudget}
+	if opt.WaitReplicas < 0 || opt.WaitTimeout < 0 {
+		return nil, errors.New("redisstore: WaitReplicas and WaitTimeout must not be negative")
+	}
+	if opt.WaitReplicas > 0 && opt.WaitTimeout == 0 {
+		opt.WaitTimeout = DefaultWaitTimeout
+	}
+	s := &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL, budget: maintainBudget,
+		waitReplicas: opt.WaitReplicas, waitTimeout: opt.WaitTimeout}
 	if opt.CacheTTL > 0 {
 		s.dirty = &dirtyKeys{}
 	}
@@ -274,7 +294,7 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	case lim.Policy == sessiondb.PolicyReject:
 		flags = "r"
 	}
-	reply, err := insertScript.Exec(ctx, c,
+	reply, err := s.exec(ctx, c, insertScript,
 		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
 		[]string{ms(now), string(encode(rec)), msCeil(rec.EffectiveExpiry()), strconv.Itoa(lim.Max), flags},
 	).AsStrSlice()
@@ -336,7 +356,7 @@ func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now tim
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	shard := sessiondb.UserShard(rec.UserID)
-	n, err := replaceScript.Exec(ctx, c,
+	n, err := s.exec(ctx, c, replaceScript,
 		[]string{s.keys.session(old.ID), s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub)},
 		[]string{ms(now), string(encode(old)), string(encode(rec)), msCeil(rec.EffectiveExpiry())},
 	).AsInt64()
@@ -375,7 +395,7 @@ func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiond
 			return nil, err
 		}
 		shard := sessiondb.UserShard(rec.UserID)
-		n, err := deleteScript.Exec(ctx, c,
+		n, err := s.exec(ctx, c, deleteScript,
 			[]string{key, s.keys.user(shard, rec.UserID), s.keys.counters(shard.Bucket),
 				s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub)},
 			[]string{ms(now), b},
@@ -439,7 +459,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, now time.
 	if except != "" && except[:3] == shard.Tag() {
 		keep = sessiondb.IDHash(except)
 	}
-	reply, err := deleteUserScript.Exec(ctx, c,
+	reply, err := s.exec(ctx, c, deleteUserScript,
 		[]string{s.keys.user(shard, userID), s.keys.counters(shard.Bucket),
 			s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub)},
 		[]string{ms(now), keep, s.keys.sessionPrefix(shard.Bucket)},
@@ -772,6 +792,9 @@ func wrap(err error) error {
 	if msg, ok := refusal(err); ok {
 		// A refused handshake on a reconnection.
 		return fmt.Errorf("%w: %s", sessiondb.ErrStoreAuth, msg)
+	}
+	if errors.Is(err, sessiondb.ErrUnavailable) {
+		return err // said already (replicas did not confirm)
 	}
 	// Network errors, timeouts and cancellations: the store did not answer.
 	return fmt.Errorf("%w: %w", sessiondb.ErrUnavailable, err)
