@@ -50,6 +50,7 @@ type loadResult struct {
 	failed              int           // calls that failed
 	window              time.Duration // first to last failed call
 	othersFailed, other int           // calls for users not on the killed node (cluster)
+	othersErr           error         // the first of those failures
 }
 
 func (r loadResult) String() string {
@@ -73,6 +74,7 @@ func runLoad(t *testing.T, m *sessiondb.Manager, kill, restore func(), affected 
 		perUser                    = map[string][]string{}
 		firstFail, lastFail        time.Time
 		failed, othersFailed, othr int
+		othersErr                  error // the first failure of a call for another primary's user
 		killedAt                   time.Time
 		okAfter                    atomic.Int64
 		ops                        atomic.Int64
@@ -123,8 +125,11 @@ func runLoad(t *testing.T, m *sessiondb.Manager, kill, restore func(), affected 
 				}
 				if err != nil {
 					failed++
-					if other {
+					if other && !killedAt.IsZero() {
 						othersFailed++
+						if othersErr == nil {
+							othersErr = err
+						}
 					}
 					if firstFail.IsZero() {
 						firstFail = time.Now()
@@ -163,7 +168,7 @@ func runLoad(t *testing.T, m *sessiondb.Manager, kill, restore func(), affected 
 	}
 	close(stop)
 	wg.Wait()
-	r := loadResult{acked: len(tokens), revoked: len(revokedTokens), failed: failed, othersFailed: othersFailed, other: othr}
+	r := loadResult{acked: len(tokens), revoked: len(revokedTokens), failed: failed, othersFailed: othersFailed, other: othr, othersErr: othersErr}
 	if !firstFail.IsZero() {
 		r.window = lastFail.Sub(firstFail)
 	}
@@ -287,7 +292,7 @@ func TestClusterKillPrimary(t *testing.T) {
 				t.Logf("cluster, REDIS_WAIT_REPLICAS=%s: %v; calls for users of the other primaries after the kill: %d, failed %d",
 					wait, r, r.other, r.othersFailed)
 				if r.othersFailed != 0 {
-					t.Errorf("%d of %d calls for users of the surviving primaries failed", r.othersFailed, r.other)
+					t.Errorf("%d of %d calls for users of the surviving primaries failed, the first with: %v", r.othersFailed, r.other, r.othersErr)
 				}
 				if wait == "1" && (r.lost != 0 || r.resurrect != 0) {
 					t.Errorf("with REDIS_WAIT_REPLICAS=1: %d acknowledged creates lost, %d revocations undone", r.lost, r.resurrect)
