@@ -273,6 +273,9 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	if err != nil {
 		return 0, false, wrap(err)
 	}
+	if len(reply) > 0 && reply[0] == "limit" {
+		return 0, false, sessiondb.ErrSessionLimit
+	}
 	if len(reply) == 0 || reply[0] != "added" {
 		return 0, false, nil // restore: the id is there already
 	}

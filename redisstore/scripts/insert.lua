@@ -6,9 +6,10 @@
 --       backup (no limit, counted as restored, an existing id is skipped)
 -- The id hash, the user id and the session key prefix are read off KEYS,
 -- the creation time off the value.
--- Returns { 'added', evicted id hashes... }; for a restore, { 'present' } when
--- the id exists or { 'expired' } when the session is over; or an error:
--- EXISTS, LIMIT, CLOCK.
+-- Returns { 'added', evicted id hashes... }; { 'limit' } when the reject
+-- policy refuses (a plain reply: an error reply costs Redis more than the
+-- refusal's reads); for a restore, { 'present' } when the id exists or
+-- { 'expired' } when the session is over; or an error: EXISTS, CLOCK.
 -- Under OOM Redis refuses the whole script before it runs: nothing changes.
 -- A create is one read, the SET, the ZADD and one counter write; a new
 -- user's adds the queue entry, one at the limit the eviction (a DEL and a
@@ -26,16 +27,31 @@ if restore then
 end
 
 -- The user's entries and the mark of counted expirations. With a limit, all
--- of them (a few: the limit bounds them) in one call, in score order; without
--- one a user may have many, so only their number and the mark are read.
+-- of them (a few: the limit bounds them) in one call; without one a user may
+-- have many, so only their number and the mark are read.
 local now = tonumber(ARGV[1])
+if flag == 'r' and limit > 0 and redis.call('ZCOUNT', uidx, '(' .. ARGV[1], '+inf') >= limit then
+  -- A refusal reads as little as it can: the live count is exact unless
+  -- the mark is later than now (a clock behind the one that counted).
+  local m = redis.call('ZSCORE', uidx, MARK)
+  if not m or tonumber(m) <= now then
+    return { 'limit' }
+  end
+end
 local d = 0
 local had = 0 -- entries, the mark aside
 local lm, ls = {}, {} -- live entries: members, scores
 local gone = {} -- expired entries (with a limit): members
 local gone_counted = 0 -- how many of those were counted as expired
 if limit > 0 then
-  local all = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
+  -- ZSCAN returns a small (listpack) index whole, its scores as stored:
+  -- integers, where ZRANGE WITHSCORES would format each as a double.
+  local all = redis.call('ZSCAN', uidx, 0)
+  if all[1] == '0' then
+    all = all[2]
+  else
+    all = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
+  end
   for i = 1, #all, 2 do
     if all[i] == MARK then
       d = tonumber(all[i + 1])
@@ -80,7 +96,7 @@ end
 local evict = 0
 if limit > 0 and #lm >= limit then
   if flag == 'r' then
-    return redis.error_reply('LIMIT session limit reached')
+    return { 'limit' }
   end
   evict = #lm - limit + 1
 end
