@@ -3,6 +3,8 @@
 // to the floor measured alongside it.
 //
 //	go run ./cmd/sessionbench                      # throughput table (from bench/)
+//	go run ./cmd/sessionbench -mode summary -runs 3 # the figures the targets are read from
+//	go run ./cmd/sessionbench -mode http            # sessiond under wrk
 //	go run ./cmd/sessionbench -mode memory -n 1000000
 //	go run ./cmd/sessionbench -mode flat
 //	go run ./cmd/sessionbench -mode cleanup
@@ -50,7 +52,7 @@ func main() {
 	}
 	var o options
 	var conc, workloads, targets string
-	flag.StringVar(&o.mode, "mode", "throughput", "throughput, memory, flat, cleanup or revocation")
+	flag.StringVar(&o.mode, "mode", "throughput", "throughput, summary (the cells behind the targets of docs/performance.md, and http), memory, flat, cleanup, revocation or http (sessiond under wrk: validate against /healthz, without and with the client-side cache)")
 	flag.StringVar(&o.redisAddr, "redis-addr", "", "host:port of the Redis to use (default: start a redis-server); it is FLUSHALLed")
 	flag.DurationVar(&o.duration, "d", 3*time.Second, "duration of each measurement")
 	flag.StringVar(&conc, "c", "1,16,64", "concurrency levels")
@@ -130,6 +132,10 @@ func run(o options) error {
 		out, err = cleanupImpact(o, addr, rs)
 	case "revocation":
 		out, err = revocation(o, addr)
+	case "http":
+		out, err = httpMode(o, addr)
+	case "summary":
+		out, err = summary(o, addr, rs)
 	default:
 		return fmt.Errorf("unknown -mode %q", o.mode)
 	}
