@@ -42,6 +42,7 @@ const (
 )
 
 // member is the index member of rec.
-func member(rec *sessiondb.Record) string {
-	return sessiondb.IDHash(rec.ID) + string(encode(rec)[1:8])
-}
+func member(rec *sessiondb.Record) string { return memberOf(rec.ID, encode(rec)) }
+
+// memberOf is the index member of the session with this id and value.
+func memberOf(id string, value []byte) string { return sessiondb.IDHash(id) + string(value[1:8]) }

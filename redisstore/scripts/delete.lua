@@ -57,12 +57,12 @@ end
 redis.call('ZREM', uidx, m)
 -- An index left empty (or holding only its mark) goes, and so does the user.
 local left = redis.call('ZCARD', uidx)
-local emptied = left == 0 or (left == 1 and sc[3])
+local empty = left == 0 or (left == 1 and sc[3])
 if left == 1 and sc[3] then
   redis.call('DEL', uidx)
 end
 if score > now then
-  if emptied then
+  if empty then
     redis.call('HINCRBY', h, 'invalidated_last', '1')
   else
     redis.call('HINCRBY', h, 'invalidated', '1')
@@ -73,7 +73,7 @@ redis.call('HINCRBY', h, 'removed', '1')
 if score <= d then
   redis.call('HINCRBY', h, 'expired', '-1')
 end
-if emptied then
+if empty then
   redis.call('HINCRBY', h, 'users', '-1')
 end
 return { 0, v }

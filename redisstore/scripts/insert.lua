@@ -3,9 +3,10 @@
 -- KEYS: 1 session, 2 user index, 3 q<sub>, 4 h
 -- ARGV: 1 now, 2 value, 3 expiry (ms), 4 limit (0: none), 5 flags: 'r' to
 --       reject at the limit (else evict the oldest), 'R' for a restore from a
---       backup (no limit, counted as restored, an existing id is skipped)
--- The id hash, the user id and the session key prefix are read off KEYS,
--- the creation time off the value.
+--       backup (no limit, counted as restored, an existing id is skipped),
+--       6 the index member (id hash and creation time), 7 the user id
+-- The member and user are passed rather than cut from KEYS and the value:
+-- each string Lua makes costs Redis a fraction of a microsecond.
 -- Returns { 'added', evicted id hashes... }; { 'limit' } when the reject
 -- policy refuses (a plain reply: an error reply costs Redis more than the
 -- refusal's reads); for a restore, { 'present' } when the id exists or
@@ -18,10 +19,7 @@ local sess, uidx, q, h = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local value, exps, limit, flag = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local exp = tonumber(exps)
 local restore = flag == 'R'
-local hash = string.sub(sess, -16)
-local member = memberOf(hash, value)
-local sprefix = string.sub(sess, 1, -17)
-local user = string.sub(uidx, #sprefix + 1)
+local member, user = ARGV[6], ARGV[7]
 if restore then
   limit = 0
 end
@@ -112,6 +110,7 @@ end
 local reply = { 'added' }
 if #gone > 0 then
   -- Self-healing index: the user's expired entries go now.
+  local sprefix = string.sub(sess, 1, -17) -- session key = sprefix .. id hash
   local keys = {}
   for i, m in ipairs(gone) do
     keys[i] = sprefix .. hashOf(m)
@@ -125,6 +124,7 @@ local evicted = {} -- index in lm -> true
 if evict > 0 then
   -- The oldest by creation time, which members carry; entries of the first
   -- layout do not, and their values are read.
+  local sprefix = string.sub(sess, 1, -17)
   local created = {}
   local old, oldkeys = {}, {}
   for i, m in ipairs(lm) do
