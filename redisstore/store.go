@@ -294,12 +294,16 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	case lim.Policy == sessiondb.PolicyReject:
 		flags = "r"
 	}
+	v := encode(rec)
 	reply, err := s.exec(ctx, c, insertScript,
 		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
-		[]string{ms(now), string(encode(rec)), msCeil(rec.EffectiveExpiry()), strconv.Itoa(lim.Max), flags},
+		[]string{ms(now), string(v), msCeil(rec.EffectiveExpiry()), strconv.Itoa(lim.Max), flags, memberOf(rec.ID, v), rec.UserID},
 	).AsStrSlice()
 	if err != nil {
 		return 0, false, wrap(err)
+	}
+	if len(reply) > 0 && reply[0] == "limit" {
+		return 0, false, sessiondb.ErrSessionLimit
 	}
 	if len(reply) == 0 || reply[0] != "added" {
 		return 0, false, nil // restore: the id is there already
@@ -375,9 +379,13 @@ func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now tim
 	return sessiondb.ErrNotFound
 }
 
-// Delete implements sessiondb.Store: a GET to learn the user, then a script
-// that deletes only if the session did not change in between.
+// Delete implements sessiondb.Store: one script call, which reads the
+// session, learns its user from it and removes it from the user's index.
 func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiondb.Record, error) {
+	b, err := sessiondb.ParseID(id)
+	if err != nil {
+		return nil, sessiondb.ErrNotFound
+	}
 	c, err := s.get()
 	if err != nil {
 		return nil, err
@@ -385,35 +393,27 @@ func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiond
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	key := s.keys.session(id)
-	for attempt := 0; ; attempt++ {
-		b, err := c.Do(ctx, c.B().Get().Key(key).Build()).ToString()
-		if err != nil {
-			return nil, wrap(err)
-		}
-		rec, err := decode(id, b)
-		if err != nil {
-			return nil, err
-		}
-		shard := sessiondb.UserShard(rec.UserID)
-		n, err := s.exec(ctx, c, deleteScript,
-			[]string{key, s.keys.user(shard, rec.UserID), s.keys.counters(shard.Bucket),
-				s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub)},
-			[]string{ms(now), b},
-		).AsInt64()
-		if err != nil {
-			return nil, wrap(err)
-		}
-		s.wrote(key)
-		switch {
-		case n == 1:
-			return rec, nil
-		case n == -1 && attempt < 10:
-			continue // touched meanwhile: read again
-		case n == -1:
-			return nil, sessiondb.ErrConflict
-		}
+	reply, err := s.exec(ctx, c, deleteScript, []string{key, s.keys.counters(b)}, []string{ms(now)}).ToArray()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	s.wrote(key)
+	if len(reply) != 2 {
+		return nil, errors.New("redisstore: unexpected reply from delete.lua")
+	}
+	n, err1 := reply[0].AsInt64()
+	v, err2 := reply[1].ToString()
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, wrap(err)
+	}
+	rec, err := decode(id, v)
+	if err != nil {
+		return nil, err
+	}
+	if n != 1 {
 		return nil, sessiondb.ErrNotFound
 	}
+	return rec, nil
 }
 
 // ListUser implements sessiondb.Store: one script call.
@@ -578,12 +578,13 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time) (int, error) {
 func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats, error) {
 	var st sessiondb.StoreStats
 	err := s.maintain(ctx, now, "stats", func(r maintainResult) {
-		st.Total += indexed(r.counters)
-		st.Expired += r.counters["expired"]
-		st.Users += r.counters["users"]
-		st.Created += r.counters["created"]
-		st.Invalidated += r.counters["invalidated"]
-		st.Evicted += r.counters["evicted"]
+		c := countsOf(r.counters)
+		st.Total += c.Total
+		st.Expired += c.Expired
+		st.Users += c.Users
+		st.Created += c.Created
+		st.Invalidated += c.Invalidated
+		st.Evicted += c.Evicted
 	})
 	if err != nil {
 		return st, err
@@ -592,9 +593,21 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats,
 	return st, err
 }
 
-// indexed is the number of entries in a bucket's indexes, from its counters.
-func indexed(c map[string]int64) int64 {
-	return c["created"] + c["restored"] - c["evicted"] - c["invalidated"] - c["removed"]
+// countsOf reads a bucket's counter hash (see scripts/lib.lua). A create or
+// a logout writes one field, named for the whole event: created_new_user
+// counts a creation and a new user, created_evicting a creation and an
+// eviction, invalidated_last an invalidation and a user gone.
+func countsOf(c map[string]int64) sessiondb.StoreStats {
+	st := sessiondb.StoreStats{
+		Created:     c["created"] + c["created_new_user"] + c["created_evicting"],
+		Evicted:     c["evicted"] + c["created_evicting"],
+		Invalidated: c["invalidated"] + c["invalidated_last"],
+		Expired:     c["expired"],
+		Users:       c["users"] + c["created_new_user"] - c["invalidated_last"],
+	}
+	// The entries in the bucket's user indexes.
+	st.Total = st.Created + c["restored"] - st.Evicted - st.Invalidated - c["removed"]
+	return st
 }
 
 type maintainResult struct {
