@@ -23,7 +23,9 @@
 //
 // Methods return errors matching [ErrNotFound], [ErrSessionLimit],
 // [ErrInvalidArgument] (an [*InvalidArgumentError] naming the field),
-// [ErrUnavailable] and [ErrStoreFull]. Bad input never reaches the store.
+// [ErrUnavailable], [ErrStoreFull] and [ErrStoreAuth] (the store refused the
+// credentials or a command: a configuration error, not worth retrying). Bad
+// input never reaches the store.
 //
 // # Time
 //

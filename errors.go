@@ -24,6 +24,14 @@ var (
 	// answer in time. The call may be retried.
 	ErrUnavailable = errors.New("sessiondb: store unavailable")
 
+	// ErrStoreAuth reports that the store refused the client's credentials
+	// or a command it needs: a wrong password, an unknown or disabled user, no
+	// login where one is required, or an ACL that lacks a permission (Redis:
+	// WRONGPASS, NOAUTH, NOPERM). It is a configuration error: retrying does
+	// not help until the credentials or the ACL are fixed, so it does not
+	// match ErrUnavailable.
+	ErrStoreAuth = errors.New("sessiondb: store access denied")
+
 	// ErrStoreFull reports that the store refused a write because it is out of
 	// memory. It matches ErrUnavailable too: reads and deletes keep working.
 	ErrStoreFull error = storeFullError{}

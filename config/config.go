@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -39,6 +40,8 @@ type Config struct {
 	RedisSentinelMaster string
 	RedisTimeout        time.Duration
 	RedisCacheTTL       time.Duration
+	RedisWaitReplicas   int
+	RedisWaitTimeout    time.Duration
 
 	SessionTTL      time.Duration
 	MaxTTL          time.Duration
@@ -53,15 +56,16 @@ type Config struct {
 // Default returns the defaults of every setting.
 func Default() Config {
 	return Config{
-		RedisPort:       6379,
-		RedisTimeout:    redisstore.DefaultTimeout,
-		SessionTTL:      sessiondb.DefaultTTL,
-		MaxTTL:          sessiondb.DefaultMaxTTL,
-		MaxPerUser:      sessiondb.DefaultMaxSessionsPerUser,
-		LimitPolicy:     sessiondb.PolicyEvictOldest,
-		CleanupInterval: sessiondb.DefaultCleanupInterval,
-		KeyPrefix:       redisstore.DefaultPrefix,
-		MaxMetadata:     sessiondb.DefaultMaxMetadataBytes,
+		RedisPort:        6379,
+		RedisTimeout:     redisstore.DefaultTimeout,
+		RedisWaitTimeout: redisstore.DefaultWaitTimeout,
+		SessionTTL:       sessiondb.DefaultTTL,
+		MaxTTL:           sessiondb.DefaultMaxTTL,
+		MaxPerUser:       sessiondb.DefaultMaxSessionsPerUser,
+		LimitPolicy:      sessiondb.PolicyEvictOldest,
+		CleanupInterval:  sessiondb.DefaultCleanupInterval,
+		KeyPrefix:        redisstore.DefaultPrefix,
+		MaxMetadata:      sessiondb.DefaultMaxMetadataBytes,
 	}
 }
 
@@ -79,9 +83,11 @@ var Settings = WithDefaults(Default(), []Setting[Config]{
 	Int("REDIS_DB", "redis-db", "Redis database number (standalone and Sentinel only)", 0, 1<<20, func(c *Config) *int { return &c.RedisDB }),
 	Bool("REDIS_TLS", "redis-tls", "connect to Redis with TLS", func(c *Config) *bool { return &c.RedisTLS }),
 	String("REDIS_TLS_CA_FILE", "redis-tls-ca-file", "PEM file of the CA that signed Redis's certificate (default: the system roots)", func(c *Config) *string { return &c.RedisTLSCAFile }),
-	String("REDIS_SENTINEL_MASTER", "redis-sentinel-master", "Sentinel master set name; REDIS_HOST/REDIS_PORT (or REDIS_URL) then name the sentinels", func(c *Config) *string { return &c.RedisSentinelMaster }),
+	String("REDIS_SENTINEL_MASTER", "redis-sentinel-master", "Sentinel master set name; REDIS_HOST/REDIS_PORT, or the addresses of REDIS_URL, then name sentinels (the same as REDIS_URL's ?master_set=)", func(c *Config) *string { return &c.RedisSentinelMaster }),
 	Millis("REDIS_TIMEOUT_MS", "redis-timeout-ms", "bound on each Redis call, in milliseconds", func(c *Config) *time.Duration { return &c.RedisTimeout }),
 	Seconds("REDIS_CLIENT_CACHE_SECONDS", "redis-client-cache-seconds", "serve Validate from a client-side cache kept fresh by Redis invalidations, for at most this long per entry; 0 = off", 0, maxSeconds, func(c *Config) *time.Duration { return &c.RedisCacheTTL }),
+	Int("REDIS_WAIT_REPLICAS", "redis-wait-replicas", "acknowledge creates, rotations, refreshes and revocations only once this many replicas confirmed them (WAIT; WAITAOF where Redis has it); 0 = off", 0, 64, func(c *Config) *int { return &c.RedisWaitReplicas }),
+	Millis("REDIS_WAIT_TIMEOUT_MS", "redis-wait-timeout-ms", "how long a write waits for REDIS_WAIT_REPLICAS replicas; past it the call fails with 503 unavailable (the write may or may not survive a failover)", func(c *Config) *time.Duration { return &c.RedisWaitTimeout }),
 	Seconds("SESSION_TTL_SECONDS", "session-ttl-seconds", "lifetime of a session created without ttl", 1, maxSeconds, func(c *Config) *time.Duration { return &c.SessionTTL }),
 	Seconds("SESSION_MAX_TTL_SECONDS", "session-max-ttl-seconds", "largest ttl accepted, and the absolute lifetime of a session from its creation, refreshes included", 1, maxSeconds, func(c *Config) *time.Duration { return &c.MaxTTL }),
 	Seconds("SESSION_IDLE_TIMEOUT_SECONDS", "session-idle-timeout-seconds", "end sessions unused for this long; 0 = off", 0, maxSeconds, func(c *Config) *time.Duration { return &c.IdleTimeout }),
@@ -125,7 +131,33 @@ func (c Config) Check() error {
 	if c.MaxTTL < c.SessionTTL {
 		return fmt.Errorf("SESSION_MAX_TTL_SECONDS (%d) is below SESSION_TTL_SECONDS (%d)", int64(c.MaxTTL/time.Second), int64(c.SessionTTL/time.Second))
 	}
+	if c.RedisSentinelMaster != "" && c.RedisURL != "" {
+		// Parsed here only for the scheme and the query: the parser's
+		// errors, which quote the URL and its password, are not shown.
+		u, err := url.Parse(c.RedisURL)
+		if err != nil {
+			return errors.New("REDIS_URL: not a valid redis://, rediss:// or unix:// URL")
+		}
+		if u.Scheme == "unix" {
+			return errors.New("REDIS_SENTINEL_MASTER needs sentinels reached over TCP, not a unix:// REDIS_URL")
+		}
+		if set := u.Query().Get("master_set"); set != "" && set != c.RedisSentinelMaster {
+			return fmt.Errorf("REDIS_SENTINEL_MASTER (%s) and the master_set of REDIS_URL (%s) disagree: give the master set once", c.RedisSentinelMaster, set)
+		}
+	}
 	return nil
+}
+
+// sentinelMaster returns the Sentinel master set: REDIS_SENTINEL_MASTER, or
+// the master_set of REDIS_URL; "" without Sentinel.
+func (c Config) sentinelMaster() string {
+	if c.RedisSentinelMaster != "" {
+		return c.RedisSentinelMaster
+	}
+	if u, err := url.Parse(c.RedisURL); err == nil && c.RedisURL != "" {
+		return u.Query().Get("master_set")
+	}
+	return ""
 }
 
 // UsesRedis reports whether the configuration names a Redis server.
@@ -164,6 +196,11 @@ func (c Config) ClientOption() (rueidis.ClientOption, error) {
 		if opt, err = rueidis.ParseURL(c.RedisURL); err != nil {
 			// Not %w: the parser's error quotes the URL, password and all.
 			return opt, errors.New("REDIS_URL: not a valid redis://, rediss:// or unix:// URL")
+		}
+		// REDIS_SENTINEL_MASTER applies to the URL's addresses as to
+		// REDIS_HOST: they name sentinels, not cluster nodes.
+		if c.RedisSentinelMaster != "" {
+			opt.Sentinel.MasterSet = c.RedisSentinelMaster
 		}
 	} else {
 		opt.InitAddress = []string{net.JoinHostPort(cmp.Or(c.RedisHost, "localhost"), strconv.Itoa(c.RedisPort))}
@@ -221,7 +258,8 @@ func (c Config) OpenStore() (sessiondb.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return redisstore.Open(opt, redisstore.Options{Prefix: c.KeyPrefix, Timeout: c.RedisTimeout, CacheTTL: c.RedisCacheTTL})
+	return redisstore.Open(opt, redisstore.Options{Prefix: c.KeyPrefix, Timeout: c.RedisTimeout, CacheTTL: c.RedisCacheTTL,
+		WaitReplicas: c.RedisWaitReplicas, WaitTimeout: c.RedisWaitTimeout})
 }
 
 // Open opens the configured store and a Manager over it. Close the store
@@ -250,8 +288,8 @@ func (c Config) Describe() string {
 		if err != nil {
 			return "redis (unparsable REDIS_URL)"
 		}
-		if opt.Sentinel.MasterSet != "" {
-			return fmt.Sprintf("redis sentinel %s at %s", opt.Sentinel.MasterSet, strings.Join(opt.InitAddress, ","))
+		if set := c.sentinelMaster(); set != "" {
+			return fmt.Sprintf("redis sentinel %s at %s", set, strings.Join(opt.InitAddress, ","))
 		}
 		return "redis at " + strings.Join(opt.InitAddress, ",")
 	}

@@ -124,6 +124,20 @@ func TestDockerfile(t *testing.T) {
 	if len(entrypoint) != 1 || filepath.Base(entrypoint[0]) != "sessiond" || len(healthcheck) > 1 && healthcheck[1] != entrypoint[0] {
 		t.Errorf("ENTRYPOINT = %q, want the exec form of the sessiond binary the health check runs", entrypoint)
 	}
+	// docs/sessiond.md shows the Dockerfile's HEALTHCHECK as it is.
+	dockerfile, err := os.ReadFile(repo("Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(repo("docs", "sessiond.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	instruction := regexp.MustCompile(`(?m)^HEALTHCHECK .*\\\n(?:  .*\n)*|^HEALTHCHECK .*\n`)
+	inImage, inDoc := instruction.Find(dockerfile), instruction.Find(doc)
+	if inImage == nil || string(inImage) != string(inDoc) {
+		t.Errorf("docs/sessiond.md shows the health check\n%s\nbut the Dockerfile has\n%s", inDoc, inImage)
+	}
 }
 
 // TestDockerignore: the build context holds every file go build needs, and
@@ -331,8 +345,8 @@ func TestCompose(t *testing.T) {
 		}
 	}
 
-	// The same Redis image as Kubernetes.
-	if k8s := redisContainer(t, render(t)).Image; redis.Image != k8s {
+	// The same Redis image as Kubernetes (which pins its digest).
+	if k8s, _, _ := strings.Cut(redisContainer(t, render(t)).Image, "@"); redis.Image != k8s {
 		t.Errorf("compose runs %s, Kubernetes %s", redis.Image, k8s)
 	}
 }

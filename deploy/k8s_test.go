@@ -20,6 +20,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -37,7 +38,7 @@ import (
 	"github.com/sessiondb/sessiondb/config"
 )
 
-var update = flag.Bool("update", false, "rewrite the redis.conf in k8s/configmap.yaml from deploy/redis/redis.conf")
+var update = flag.Bool("update", false, "rewrite the redis.conf in k8s/base/configmap.yaml from deploy/redis/redis.conf")
 
 const namespace = "session-database"
 
@@ -51,6 +52,7 @@ var newObject = map[string]func() any{
 	"apps/v1/StatefulSet":                    func() any { return &appsv1.StatefulSet{} },
 	"policy/v1/PodDisruptionBudget":          func() any { return &policyv1.PodDisruptionBudget{} },
 	"autoscaling/v2/HorizontalPodAutoscaler": func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
+	"batch/v1/Job":                           func() any { return &batchv1.Job{} },
 	"networking.k8s.io/v1/NetworkPolicy":     func() any { return &networkingv1.NetworkPolicy{} },
 }
 
@@ -101,10 +103,10 @@ func splitDocs(b []byte) ([][]byte, error) {
 	}
 }
 
-// manifestFiles lists the YAML files of k8s/ but the kustomization.
+// manifestFiles lists the YAML files of k8s/base/ but the kustomization.
 func manifestFiles(t testing.TB) []string {
 	t.Helper()
-	files, err := filepath.Glob(repo("k8s", "*.y*ml"))
+	files, err := filepath.Glob(repo("k8s", "base", "*.y*ml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func manifestFiles(t testing.TB) []string {
 		}
 	}
 	if len(out) == 0 {
-		t.Fatal("no manifests in k8s/")
+		t.Fatal("no manifests in k8s/base/")
 	}
 	return out
 }
@@ -132,6 +134,7 @@ type objects struct {
 	pdbs         map[string]*policyv1.PodDisruptionBudget
 	hpas         map[string]*autoscalingv2.HorizontalPodAutoscaler
 	netpols      map[string]*networkingv1.NetworkPolicy
+	jobs         map[string]*batchv1.Job
 }
 
 // workload is a Deployment or a StatefulSet.
@@ -148,6 +151,9 @@ func (o *objects) workloads() []workload {
 	}
 	for _, s := range o.statefulSets {
 		ws = append(ws, workload{"StatefulSet", s.Name, s.Spec.Selector, &s.Spec.Template})
+	}
+	for _, j := range o.jobs {
+		ws = append(ws, workload{"Job", j.Name, j.Spec.Selector, &j.Spec.Template})
 	}
 	slices.SortFunc(ws, func(a, b workload) int { return strings.Compare(a.kind+a.name, b.kind+b.name) })
 	return ws
@@ -179,6 +185,8 @@ func (o *objects) add(obj any) error {
 		o.hpas[name] = v
 	case *networkingv1.NetworkPolicy:
 		o.netpols[name] = v
+	case *batchv1.Job:
+		o.jobs[name] = v
 	}
 	return nil
 }
@@ -189,46 +197,46 @@ var (
 	renderErr  error
 )
 
-// render builds k8s/ with kustomize, as kubectl apply -k does, and decodes
-// every resulting object strictly.
+// render builds k8s/ (the standalone topology) with kustomize, as kubectl
+// apply -k does, and decodes every resulting object strictly.
 func render(t testing.TB) *objects {
 	t.Helper()
-	renderOnce.Do(func() {
-		k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-		resMap, err := k.Run(filesys.MakeFsOnDisk(), repo("k8s"))
-		if err != nil {
-			renderErr = fmt.Errorf("kustomize build k8s/: %w", err)
-			return
-		}
-		o := &objects{
-			namespaces: map[string]*corev1.Namespace{}, secrets: map[string]*corev1.Secret{},
-			configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{},
-			deployments: map[string]*appsv1.Deployment{}, statefulSets: map[string]*appsv1.StatefulSet{},
-			pdbs: map[string]*policyv1.PodDisruptionBudget{}, hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{},
-			netpols: map[string]*networkingv1.NetworkPolicy{},
-		}
-		for _, r := range resMap.Resources() {
-			y, err := r.AsYAML()
-			if err != nil {
-				renderErr = err
-				return
-			}
-			obj, err := decodeStrict(y)
-			if err != nil {
-				renderErr = fmt.Errorf("rendered %s: %w", r.CurId(), err)
-				return
-			}
-			if err := o.add(obj); err != nil {
-				renderErr = err
-				return
-			}
-		}
-		rendered = o
-	})
+	renderOnce.Do(func() { rendered, renderErr = renderDir(repo("k8s")) })
 	if renderErr != nil {
 		t.Fatal(renderErr)
 	}
 	return rendered
+}
+
+// renderDir builds one kustomization directory and decodes every object
+// strictly.
+func renderDir(dir string) (*objects, error) {
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	resMap, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	o := &objects{
+		namespaces: map[string]*corev1.Namespace{}, secrets: map[string]*corev1.Secret{},
+		configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{},
+		deployments: map[string]*appsv1.Deployment{}, statefulSets: map[string]*appsv1.StatefulSet{},
+		pdbs: map[string]*policyv1.PodDisruptionBudget{}, hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{},
+		netpols: map[string]*networkingv1.NetworkPolicy{}, jobs: map[string]*batchv1.Job{},
+	}
+	for _, r := range resMap.Resources() {
+		y, err := r.AsYAML()
+		if err != nil {
+			return nil, err
+		}
+		obj, err := decodeStrict(y)
+		if err != nil {
+			return nil, fmt.Errorf("%s: rendered %s: %w", dir, r.CurId(), err)
+		}
+		if err := o.add(obj); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
 }
 
 func TestManifestsDecodeStrictly(t *testing.T) {
@@ -272,7 +280,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 }
 
 func TestKustomizationListsEveryFile(t *testing.T) {
-	b, err := os.ReadFile(repo("k8s", "kustomization.yaml"))
+	b, err := os.ReadFile(repo("k8s", "base", "kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,13 +297,13 @@ func TestKustomizationListsEveryFile(t *testing.T) {
 	listed := map[string]bool{}
 	for _, r := range k.Resources {
 		listed[r] = true
-		if _, err := os.Stat(repo("k8s", r)); err != nil {
+		if _, err := os.Stat(repo("k8s", "base", r)); err != nil {
 			t.Errorf("kustomization.yaml lists %s: %v", r, err)
 		}
 	}
 	for _, f := range manifestFiles(t) {
 		if !listed[filepath.Base(f)] {
-			t.Errorf("k8s/%s is not in kustomization.yaml's resources", filepath.Base(f))
+			t.Errorf("k8s/base/%s is not in kustomization.yaml's resources", filepath.Base(f))
 		}
 	}
 	if k.Namespace != namespace {
@@ -732,7 +740,7 @@ func TestSessiondConfigMapIsValid(t *testing.T) {
 	}
 }
 
-// TestRedisConfigMapMatchesFile keeps k8s/configmap.yaml's redis.conf equal
+// TestRedisConfigMapMatchesFile keeps k8s/base/configmap.yaml's redis.conf equal
 // to deploy/redis/redis.conf. go test ./deploy -run ConfigMapMatches -update
 // copies the file over.
 func TestRedisConfigMapMatchesFile(t *testing.T) {
@@ -740,7 +748,7 @@ func TestRedisConfigMapMatchesFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmPath := repo("k8s", "configmap.yaml")
+	cmPath := repo("k8s", "base", "configmap.yaml")
 	if *update {
 		b, err := os.ReadFile(cmPath)
 		if err != nil {
@@ -778,13 +786,13 @@ func TestRedisConfigMapMatchesFile(t *testing.T) {
 		}
 		if cm, ok := obj.(*corev1.ConfigMap); ok && cm.Name == "redis-config" {
 			if cm.Data["redis.conf"] != string(want) {
-				t.Fatal("k8s/configmap.yaml's redis.conf differs from deploy/redis/redis.conf; " +
+				t.Fatal("k8s/base/configmap.yaml's redis.conf differs from deploy/redis/redis.conf; " +
 					"run go test ./deploy -run TestRedisConfigMapMatchesFile -update")
 			}
 			return
 		}
 	}
-	t.Fatal("k8s/configmap.yaml has no ConfigMap redis-config")
+	t.Fatal("k8s/base/configmap.yaml has no ConfigMap redis-config")
 }
 
 func selects(t testing.TB, sel *metav1.LabelSelector, l map[string]string) bool {

@@ -4,9 +4,17 @@
 #   redis-sessiond-password   Redis password of the "sessiond" ACL user
 #   redis-operator-password   Redis password of the "operator" ACL user (sessionctl)
 #   redis-probe-password      Redis password of the "probe" ACL user (health checks)
+#   redis-replica-password    Redis password of the "replica" ACL user (replicas
+#                             of the Sentinel and Cluster topologies)
+#   redis-sentinel-password   Redis password of the "sentinel" ACL user (Sentinel)
+#   redis-clusteradmin-password  Redis password of the "clusteradmin" ACL user
+#                             (the job that creates a Redis Cluster)
 #   sessiond-api-keys         sessiond's API keys, "role:key" lines (app, admin)
 #   users.acl                 deploy/redis/users.acl with the SHA-256 hashes of
 #                             the passwords above in place of the placeholders
+#   users-ha.acl              users.acl plus deploy/redis/users-ha.acl: the ACL
+#                             file of the Sentinel and Cluster topologies
+#   sentinel-users.acl        deploy/redis/sentinel-users.acl: the sentinels' users
 #
 # Usage: deploy/make-secrets.sh [DIR]        (DIR defaults to ./secrets)
 #
@@ -24,7 +32,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-template="$here/redis/users.acl"
 dir=${1:-./secrets}
 
 if [ "$#" -gt 1 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
@@ -70,7 +77,7 @@ app_and_admin_keys() {
   printf '# sessiond API keys, one role:key a line\napp:%s\nadmin:%s\n' "$(random)" "$(random)"
 }
 
-for user in sessiond operator probe; do
+for user in sessiond operator probe replica sentinel clusteradmin; do
   make_file "redis-$user-password" random
 done
 make_file sessiond-api-keys app_and_admin_keys
@@ -86,32 +93,49 @@ hashes() {
   printf '%s' "$out"
 }
 
-tmp=$(mktemp "$dir/.users.acl.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
-while IFS= read -r line || [ -n "$line" ]; do
-  case "$line" in
-    user\ default\ *|'')
-      printf '%s\n' "$line"
-      ;;
-    user\ *)
-      name=$(printf '%s' "$line" | cut -d' ' -f2)
-      if [ ! -f "$dir/redis-$name-password" ]; then
-        echo "make-secrets: no password file for ACL user $name" >&2
-        exit 1
-      fi
-      h=$(hashes "$name")
-      # Replace the placeholder hash (and only it) with the real ones.
-      printf '%s\n' "$line" | sed -E "s/#[0-9a-f]{64}/$h/"
-      ;;
-    *)
-      printf '%s\n' "$line"
-      ;;
-  esac
-done <"$template" >"$tmp"
-# Written in place, not renamed over: docker compose bind-mounts the file
-# itself, and a running Redis would keep seeing the old one after a rename.
-cat "$tmp" >"$dir/users.acl"
-chmod 644 "$dir/users.acl"
-rm -f "$tmp"
-trap - EXIT
-echo "wrote $dir/users.acl"
+# render TEMPLATE... prints the ACL rules of the templates with the hashes of
+# the real passwords in place of the placeholders.
+render() {
+  local line name h
+  cat "$@" | while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      user\ default\ *|'')
+        printf '%s\n' "$line"
+        ;;
+      user\ *)
+        name=$(printf '%s' "$line" | cut -d' ' -f2)
+        if [ ! -f "$dir/redis-$name-password" ]; then
+          echo "make-secrets: no password file for ACL user $name" >&2
+          exit 1
+        fi
+        h=$(hashes "$name")
+        # Replace the placeholder hash (and only it) with the real ones.
+        printf '%s\n' "$line" | sed -E "s/#[0-9a-f]{64}/$h/"
+        ;;
+      *)
+        printf '%s\n' "$line"
+        ;;
+    esac
+  done
+}
+
+# write FILE TEMPLATE...: FILE is written in place, not renamed over: docker
+# compose bind-mounts the file itself, and a running Redis would keep seeing
+# the old one after a rename.
+write() {
+  local out="$dir/$1" tmp
+  shift
+  tmp=$(mktemp "$dir/.acl.XXXXXX")
+  if ! render "$@" >"$tmp"; then
+    rm -f "$tmp"
+    exit 1
+  fi
+  cat "$tmp" >"$out"
+  chmod 644 "$out"
+  rm -f "$tmp"
+  echo "wrote $out"
+}
+
+write users.acl "$here/redis/users.acl"
+write users-ha.acl "$here/redis/users.acl" "$here/redis/users-ha.acl"
+write sentinel-users.acl "$here/redis/sentinel-users.acl"

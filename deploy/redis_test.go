@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -370,7 +371,8 @@ func TestACLDenies(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{
-		{"FLUSHALL"}, {"CONFIG", "GET", "*"}, {"KEYS", "*"}, {"DEBUG", "SLEEP", "0"}, {"SHUTDOWN", "NOSAVE"},
+		{"FLUSHALL"}, {"CONFIG", "SET", "dir", "/tmp"}, {"CONFIG", "REWRITE"}, {"CONFIG", "RESETSTAT"},
+		{"KEYS", "*"}, {"DEBUG", "SLEEP", "0"}, {"SHUTDOWN", "NOSAVE"},
 		{"SET", "other:key", "x"}, {"ACL", "SETUSER", "operator", "+@all"}, {"ACL", "SAVE"}, {"MODULE", "LIST"},
 	} {
 		if err := do(op, args...).Error(); err == nil {
@@ -381,8 +383,10 @@ func TestACLDenies(t *testing.T) {
 		t.Errorf("GET sdb:canary after the attempts = %q, %v; want 1", got, err)
 	}
 	// What sessionctl does beyond sessiond: backup (SCAN), snapshot (BGSAVE,
-	// LASTSAVE), diagnosis (ACL LOG, SLOWLOG, LATENCY).
+	// LASTSAVE, and CONFIG GET for the paths), diagnosis (ACL LOG, SLOWLOG,
+	// LATENCY).
 	for _, args := range [][]string{{"SCAN", "0", "MATCH", "sdb:*"}, {"DBSIZE"}, {"LASTSAVE"}, {"BGSAVE"},
+		{"CONFIG", "GET", "dir"}, {"CONFIG", "GET", "dbfilename"},
 		{"SLOWLOG", "GET", "1"}, {"LATENCY", "LATEST"}, {"ACL", "WHOAMI"}} {
 		if err := do(op, args...).Error(); err != nil {
 			t.Errorf("%q as operator: %v", args, err)
@@ -431,7 +435,8 @@ func TestACLMatrix(t *testing.T) {
 		{"SCAN 0 MATCH sdb:*", []string{"operator"}}, {"BGSAVE", []string{"operator"}},
 		{"LASTSAVE", []string{"operator"}}, {"ACL LOG", []string{"operator"}}, {"ACL LOAD", []string{"operator"}},
 		{"GET other:key", nil}, {"SET other:key v", nil}, {"EVAL return 1 other:key", nil},
-		{"FLUSHALL", nil}, {"FLUSHDB", nil}, {"KEYS *", nil}, {"CONFIG GET *", nil}, {"CONFIG SET dir /tmp", nil},
+		{"FLUSHALL", nil}, {"FLUSHDB", nil}, {"KEYS *", nil}, {"CONFIG GET dir", []string{"operator"}},
+		{"CONFIG SET dir /tmp", nil}, {"CONFIG REWRITE", nil}, {"CONFIG RESETSTAT", nil},
 		{"DEBUG SLEEP 0", nil}, {"SHUTDOWN", nil}, {"MONITOR", nil}, {"ACL SETUSER x on", nil}, {"ACL SAVE", nil},
 		{"ACL GETUSER sessiond", nil}, {"SCRIPT FLUSH", nil}, {"SCRIPT LOAD return", app}, {"FUNCTION FLUSH", nil},
 		{"CLIENT LIST", nil}, {"CLIENT KILL ID 1", nil}, {"REPLICAOF 127.0.0.1 1", nil}, {"MODULE LIST", nil},
@@ -615,11 +620,14 @@ func TestACLDocumented(t *testing.T) {
 	}
 }
 
-// TestRestoreSnapshot follows docs/operations.md: a BGSAVE (sessionctl
-// snapshot) as the operator, then its dump.rdb laid out as the base of an
-// append-only file on an empty volume. Redis with appendonly yes ignores a
-// bare dump.rdb when no AOF exists, which would start it empty.
+// TestRestoreSnapshot follows "Restore an RDB snapshot" of
+// docs/operations.md as written: sessionctl snapshot as the operator, the
+// snapshot copied out from the path it prints, then the document's own shell
+// commands, run in an empty data directory, and Redis started there. Every
+// session comes back and the server keeps writing. On the way it shows the
+// trap the procedure avoids: a bare dump.rdb with appendonly yes is ignored.
 func TestRestoreSnapshot(t *testing.T) {
+	steps := docBlock(t, repo("docs", "operations.md"), "### Restore an RDB snapshot")
 	s := startConf(t, repo("deploy", "redis", "users.acl"))
 	ctx := context.Background()
 	m, err := sessiondb.New(openStore(t, s.env(t, "sessiond", devPasswords["sessiond"])), sessiondb.Options{MaxSessionsPerUser: -1})
@@ -634,31 +642,26 @@ func TestRestoreSnapshot(t *testing.T) {
 		}
 		tokens = append(tokens, string(sess.Token))
 	}
-	op := s.client(t, "operator", devPasswords["operator"])
-	before, err := do(op, "LASTSAVE").AsInt64()
+
+	// sessionctl snapshot, as the operator, prints where dump.rdb is.
+	cmd := exec.Command(sessionctlBinary(t), "snapshot")
+	cmd.Env = envList(s.env(t, "operator", devPasswords["operator"]), "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD_FILE")
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("sessionctl snapshot as operator: %v\n%s", err, out)
 	}
-	if err := do(op, "BGSAVE").Error(); err != nil {
-		t.Fatalf("BGSAVE as operator: %v", err)
+	match := regexp.MustCompile(`: RDB (\S+), AOF in `).FindSubmatch(out)
+	if match == nil {
+		t.Fatalf("sessionctl snapshot does not print the RDB path:\n%s", out)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for infoField(t, op, "persistence", "rdb_bgsave_in_progress") != "0" || infoField(t, op, "persistence", "rdb_last_bgsave_status") != "ok" {
-		if time.Now().After(deadline) {
-			t.Fatal("BGSAVE did not finish")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if after, _ := do(op, "LASTSAVE").AsInt64(); after < before {
-		t.Fatalf("LASTSAVE went from %d to %d", before, after)
-	}
-	rdb, err := os.ReadFile(filepath.Join(s.dir, "dump.rdb"))
+	rdb, err := os.ReadFile(string(match[1]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.kill()
 
-	// A bare dump.rdb is ignored when appendonly is yes: the trap.
+	// The trap: a bare dump.rdb is ignored when appendonly is yes.
 	bare := t.TempDir()
 	if err := os.WriteFile(filepath.Join(bare, "dump.rdb"), rdb, 0o600); err != nil {
 		t.Fatal(err)
@@ -669,17 +672,16 @@ func TestRestoreSnapshot(t *testing.T) {
 	}
 	sb.kill()
 
-	// The documented layout: the RDB as the AOF base, with a manifest.
+	// The documented procedure: the snapshot copied in as dump.rdb, the
+	// document's commands run in the empty data directory.
 	dir := t.TempDir()
-	aof := filepath.Join(dir, "appendonlydir")
-	if err := os.MkdirAll(aof, 0o700); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "dump.rdb"), rdb, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(aof, "appendonly.aof.1.base.rdb"), rdb, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(aof, "appendonly.aof.manifest"), []byte("file appendonly.aof.1.base.rdb seq 1 type b\n"), 0o600); err != nil {
-		t.Fatal(err)
+	sh := exec.Command("sh", "-e", "-c", steps)
+	sh.Dir = dir
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("the steps of docs/operations.md failed: %v\n%s\n%s", err, steps, out)
 	}
 	s2 := startConfIn(t, dir, repo("deploy", "redis", "users.acl"))
 	m2, err := sessiondb.New(openStore(t, s2.env(t, "sessiond", devPasswords["sessiond"])), sessiondb.Options{MaxSessionsPerUser: -1})
@@ -700,6 +702,39 @@ func TestRestoreSnapshot(t *testing.T) {
 	if err := openStore(t, s2.env(t, "operator", devPasswords["operator"])).CheckConsistency(ctx, time.Now()); err != nil {
 		t.Fatalf("restored data inconsistent: %v", err)
 	}
+}
+
+// docBlock returns the first ```sh block of a Markdown section, without
+// its indentation.
+func docBlock(t *testing.T, path, heading string) string {
+	t.Helper()
+	blocks := docBlocks(t, path, heading)
+	if len(blocks) == 0 {
+		t.Fatalf("%s: no sh block under %q", path, heading)
+	}
+	return strings.Join(blocks[0], "\n") + "\n"
+}
+
+// sessionctlBinary builds sessionctl from the repository and returns its path.
+func sessionctlBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sessionctl")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sessionctl")
+	cmd.Dir = repo()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/sessionctl: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// envList turns the named variables of getenv into a process environment,
+// with PATH and HOME.
+func envList(getenv func(string) string, names ...string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for _, n := range names {
+		env = append(env, n+"="+getenv(n))
+	}
+	return env
 }
 
 // TestRedisProbeCommands runs the health checks of k8s/ and

@@ -20,10 +20,22 @@ var docSources = []string{
 var goBlockRE = regexp.MustCompile("(?s)```go\n(.*?)```")
 
 func TestIntegrationDocCompiles(t *testing.T) {
-	doc, err := os.ReadFile("../docs/integration.md")
+	b, err := os.ReadFile("../docs/integration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	doc := string(b)
+	// The README's "Integrating" section holds the same quick starts.
+	b, err = os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Integrating\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Integrating" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	doc += section
 	var sources []string
 	for _, p := range docSources {
 		b, err := os.ReadFile(p)
@@ -35,7 +47,7 @@ func TestIntegrationDocCompiles(t *testing.T) {
 		}
 		sources = append(sources, string(b))
 	}
-	blocks := goBlockRE.FindAllStringSubmatch(string(doc), -1)
+	blocks := goBlockRE.FindAllStringSubmatch(doc, -1)
 	if len(blocks) < 3 {
 		t.Fatalf("found %d Go blocks in docs/integration.md, want the quick starts", len(blocks))
 	}
@@ -48,7 +60,7 @@ func TestIntegrationDocCompiles(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("this block of docs/integration.md is in none of %v:\n%s", docSources, b[1])
+			t.Errorf("this block of docs/integration.md or the README is in none of %v:\n%s", docSources, b[1])
 		}
 	}
 }

@@ -88,9 +88,9 @@ func (s *Store) CheckConsistency(ctx context.Context, now time.Time) error {
 		if w == nil {
 			w = &bucketState{}
 		}
-		if indexed(got) != w.total || got["users"] != w.users || got["expired"] != w.expired {
+		if n := countsOf(got); n.Total != w.total || n.Users != w.users || n.Expired != w.expired {
 			return fmt.Errorf("bucket %d counters total=%d users=%d expired=%d, indexes say %d, %d, %d",
-				b, indexed(got), got["users"], got["expired"], w.total, w.users, w.expired)
+				b, n.Total, n.Users, n.Expired, w.total, w.users, w.expired)
 		}
 	}
 	return nil
@@ -120,7 +120,14 @@ func (s *Store) checkUser(ctx context.Context, c rueidis.Client, b int, user str
 	minUndrained, hasDrained := int64(-1), false
 	for _, e := range entries {
 		score := int64(e.Score)
-		key := s.keys.sessionPrefix(b) + e.Member
+		if len(e.Member) != idHashLen && len(e.Member) != memberLen {
+			return fmt.Errorf("user %q: index member %q is not an id hash (and creation time)", user, e.Member)
+		}
+		hash := e.Member[:idHashLen]
+		key := s.keys.sessionPrefix(b) + hash
+		if indexed[key] {
+			return fmt.Errorf("session %s is indexed twice", hash)
+		}
 		indexed[key] = true
 		*total++
 		if score <= d {
@@ -136,12 +143,15 @@ func (s *Store) checkUser(ctx context.Context, c rueidis.Client, b int, user str
 		if err != nil {
 			return fmt.Errorf("live index entry %s of user %q: %w", e.Member, user, wrap(err))
 		}
-		rec, err := decode(bucketTag(b)+e.Member, v)
+		rec, err := decode(bucketTag(b)+hash, v)
 		if err != nil {
 			return err
 		}
 		if rec.UserID != user || expiryMillis(rec.EffectiveExpiry()) != score {
-			return fmt.Errorf("session %s: user %q expiry %d, index says %q, %d", e.Member, rec.UserID, expiryMillis(rec.EffectiveExpiry()), user, score)
+			return fmt.Errorf("session %s: user %q expiry %d, index says %q, %d", hash, rec.UserID, expiryMillis(rec.EffectiveExpiry()), user, score)
+		}
+		if len(e.Member) == memberLen && e.Member != member(rec) {
+			return fmt.Errorf("session %s: index member %x, want %x (id hash and creation time)", hash, e.Member, member(rec))
 		}
 	}
 	if minUndrained >= 0 {

@@ -31,3 +31,18 @@ func (k keys) counters(b int) string     { return k.bucket(b) + "h" }
 func subName(sub int) string { return strconv.FormatInt(int64(sub), 16) }
 
 func bucketTag(b int) string { return sessiondb.Shard{Bucket: b}.Tag() }
+
+// Members of a user index: the id hash followed by the creation time, the 7
+// bytes at offset 1 of the value (see codec.go), so that evicting the oldest
+// session needs no read of the values. Entries written by earlier versions
+// are the id hash alone; the scripts accept both (docs/redis-layout.md).
+const (
+	idHashLen = 16
+	memberLen = idHashLen + 7
+)
+
+// member is the index member of rec.
+func member(rec *sessiondb.Record) string { return memberOf(rec.ID, encode(rec)) }
+
+// memberOf is the index member of the session with this id and value.
+func memberOf(id string, value []byte) string { return sessiondb.IDHash(id) + string(value[1:8]) }

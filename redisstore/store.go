@@ -50,6 +50,15 @@ type Options struct {
 	// invalidation arrives). Expiry and idle timeout are judged on every call.
 	// The client must not have DisableCache set. Default 0: off.
 	CacheTTL time.Duration
+	// WaitReplicas, when positive, acknowledges creates, rotations,
+	// refreshes, metadata changes and revocations only once that many
+	// replicas confirmed them (WAIT; WAITAOF where the server has it and the
+	// ACL allows it). A write they do not confirm within WaitTimeout fails
+	// with an error matching sessiondb.ErrUnavailable: it is on the primary
+	// but may or may not survive a failover. Default 0: off.
+	WaitReplicas int
+	// WaitTimeout bounds the wait for replicas. Default DefaultWaitTimeout.
+	WaitTimeout time.Duration
 }
 
 // Store is a sessiondb.Store on Redis. It is safe for concurrent use.
@@ -62,12 +71,17 @@ type Store struct {
 	cached   cacheCounts
 	writes   atomic.Int64
 
+	waitReplicas int           // Options.WaitReplicas
+	waitTimeout  time.Duration // Options.WaitTimeout
+	noWaitAOF    atomic.Bool   // the server lacks WAITAOF, or the user may not run it
+
 	mu      sync.Mutex
 	client  rueidis.Client // nil until connected, when opened with Open
 	connect func() (rueidis.Client, error)
 	lastTry time.Time
 	lastErr error
-	owned   bool // Close closes client
+	user    string // the ACL user Open logs in as, for messages; "" with New
+	owned   bool   // Close closes client
 	closed  bool
 }
 
@@ -119,6 +133,10 @@ func Open(copt rueidis.ClientOption, opt Options) (*Store, error) {
 	}
 	s.timeout = 0
 	s.owned = true
+	s.user = copt.Username
+	if s.user == "" {
+		s.user = "default"
+	}
 	if s.dirty != nil {
 		prev := copt.OnInvalidations
 		copt.OnInvalidations = func(msgs []rueidis.RedisMessage) {
@@ -142,7 +160,14 @@ func newStore(opt Options) (*Store, error) {
 	if strings.ContainsAny(opt.Prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: key prefix %q must not contain '{' or '}'", opt.Prefix)
 	}
-	s := &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL, budget: maintainBudget}
+	if opt.WaitReplicas < 0 || opt.WaitTimeout < 0 {
+		return nil, errors.New("redisstore: WaitReplicas and WaitTimeout must not be negative")
+	}
+	if opt.WaitReplicas > 0 && opt.WaitTimeout == 0 {
+		opt.WaitTimeout = DefaultWaitTimeout
+	}
+	s := &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL, budget: maintainBudget,
+		waitReplicas: opt.WaitReplicas, waitTimeout: opt.WaitTimeout}
 	if opt.CacheTTL > 0 {
 		s.dirty = &dirtyKeys{}
 	}
@@ -173,6 +198,9 @@ func (s *Store) get() (rueidis.Client, error) {
 		s.dialLocked()
 	}
 	if s.client == nil {
+		if msg, ok := refusal(s.lastErr); ok {
+			return nil, fmt.Errorf("%w: redis user %q: %s", sessiondb.ErrStoreAuth, s.user, msg)
+		}
 		return nil, fmt.Errorf("%w: %v", sessiondb.ErrUnavailable, s.lastErr)
 	}
 	return s.client, nil
@@ -267,12 +295,16 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	case lim.Policy == sessiondb.PolicyReject:
 		flags = "r"
 	}
-	reply, err := insertScript.Exec(ctx, c,
+	v := encode(rec)
+	reply, err := s.exec(ctx, c, insertScript,
 		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
-		[]string{ms(now), string(encode(rec)), msCeil(rec.EffectiveExpiry()), strconv.Itoa(lim.Max), flags},
+		[]string{ms(now), string(v), msCeil(rec.EffectiveExpiry()), strconv.Itoa(lim.Max), flags, memberOf(rec.ID, v), rec.UserID},
 	).AsStrSlice()
 	if err != nil {
 		return 0, false, wrap(err)
+	}
+	if len(reply) > 0 && reply[0] == "limit" {
+		return 0, false, sessiondb.ErrSessionLimit
 	}
 	if len(reply) == 0 || reply[0] != "added" {
 		return 0, false, nil // restore: the id is there already
@@ -330,7 +362,7 @@ func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now tim
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	shard := sessiondb.UserShard(rec.UserID)
-	n, err := replaceScript.Exec(ctx, c,
+	n, err := s.exec(ctx, c, replaceScript,
 		[]string{s.keys.session(old.ID), s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub)},
 		[]string{ms(now), string(encode(old)), string(encode(rec)), msCeil(rec.EffectiveExpiry())},
 	).AsInt64()
@@ -349,9 +381,13 @@ func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now tim
 	return sessiondb.ErrNotFound
 }
 
-// Delete implements sessiondb.Store: a GET to learn the user, then a script
-// that deletes only if the session did not change in between.
+// Delete implements sessiondb.Store: one script call, which reads the
+// session, learns its user from it and removes it from the user's index.
 func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiondb.Record, error) {
+	b, err := sessiondb.ParseID(id)
+	if err != nil {
+		return nil, sessiondb.ErrNotFound
+	}
 	c, err := s.get()
 	if err != nil {
 		return nil, err
@@ -359,35 +395,27 @@ func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiond
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	key := s.keys.session(id)
-	for attempt := 0; ; attempt++ {
-		b, err := c.Do(ctx, c.B().Get().Key(key).Build()).ToString()
-		if err != nil {
-			return nil, wrap(err)
-		}
-		rec, err := decode(id, b)
-		if err != nil {
-			return nil, err
-		}
-		shard := sessiondb.UserShard(rec.UserID)
-		n, err := deleteScript.Exec(ctx, c,
-			[]string{key, s.keys.user(shard, rec.UserID), s.keys.counters(shard.Bucket),
-				s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub)},
-			[]string{ms(now), b},
-		).AsInt64()
-		if err != nil {
-			return nil, wrap(err)
-		}
-		s.wrote(key)
-		switch {
-		case n == 1:
-			return rec, nil
-		case n == -1 && attempt < 10:
-			continue // touched meanwhile: read again
-		case n == -1:
-			return nil, sessiondb.ErrConflict
-		}
+	reply, err := s.exec(ctx, c, deleteScript, []string{key, s.keys.counters(b)}, []string{ms(now)}).ToArray()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	s.wrote(key)
+	if len(reply) != 2 {
+		return nil, errors.New("redisstore: unexpected reply from delete.lua")
+	}
+	n, err1 := reply[0].AsInt64()
+	v, err2 := reply[1].ToString()
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, wrap(err)
+	}
+	rec, err := decode(id, v)
+	if err != nil {
+		return nil, err
+	}
+	if n != 1 {
 		return nil, sessiondb.ErrNotFound
 	}
+	return rec, nil
 }
 
 // ListUser implements sessiondb.Store: one script call.
@@ -433,7 +461,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, now time.
 	if except != "" && except[:3] == shard.Tag() {
 		keep = sessiondb.IDHash(except)
 	}
-	reply, err := deleteUserScript.Exec(ctx, c,
+	reply, err := s.exec(ctx, c, deleteUserScript,
 		[]string{s.keys.user(shard, userID), s.keys.counters(shard.Bucket),
 			s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub)},
 		[]string{ms(now), keep, s.keys.sessionPrefix(shard.Bucket)},
@@ -552,12 +580,13 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time) (int, error) {
 func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats, error) {
 	var st sessiondb.StoreStats
 	err := s.maintain(ctx, now, "stats", func(r maintainResult) {
-		st.Total += indexed(r.counters)
-		st.Expired += r.counters["expired"]
-		st.Users += r.counters["users"]
-		st.Created += r.counters["created"]
-		st.Invalidated += r.counters["invalidated"]
-		st.Evicted += r.counters["evicted"]
+		c := countsOf(r.counters)
+		st.Total += c.Total
+		st.Expired += c.Expired
+		st.Users += c.Users
+		st.Created += c.Created
+		st.Invalidated += c.Invalidated
+		st.Evicted += c.Evicted
 	})
 	if err != nil {
 		return st, err
@@ -566,9 +595,21 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats,
 	return st, err
 }
 
-// indexed is the number of entries in a bucket's indexes, from its counters.
-func indexed(c map[string]int64) int64 {
-	return c["created"] + c["restored"] - c["evicted"] - c["invalidated"] - c["removed"]
+// countsOf reads a bucket's counter hash (see scripts/lib.lua). A create or
+// a logout writes one field, named for the whole event: created_new_user
+// counts a creation and a new user, created_evicting a creation and an
+// eviction, invalidated_last an invalidation and a user gone.
+func countsOf(c map[string]int64) sessiondb.StoreStats {
+	st := sessiondb.StoreStats{
+		Created:     c["created"] + c["created_new_user"] + c["created_evicting"],
+		Evicted:     c["evicted"] + c["created_evicting"],
+		Invalidated: c["invalidated"] + c["invalidated_last"],
+		Expired:     c["expired"],
+		Users:       c["users"] + c["created_new_user"] - c["invalidated_last"],
+	}
+	// The entries in the bucket's user indexes.
+	st.Total = st.Created + c["restored"] - st.Evicted - st.Invalidated - c["removed"]
+	return st
 }
 
 type maintainResult struct {
@@ -755,12 +796,42 @@ func wrap(err error) error {
 			return fmt.Errorf("%w: %s", sessiondb.ErrStoreFull, msg)
 		case "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "MOVED", "ASK":
 			return fmt.Errorf("%w: %s", sessiondb.ErrUnavailable, msg)
+		case "NOAUTH", "WRONGPASS", "NOPERM":
+			return fmt.Errorf("%w: %s", sessiondb.ErrStoreAuth, msg)
 		}
 		return fmt.Errorf("redisstore: %s", msg)
 	}
 	if errors.Is(err, sessiondb.ErrClosed) || errors.Is(err, rueidis.ErrClosing) {
 		return sessiondb.ErrClosed
 	}
+	if msg, ok := refusal(err); ok {
+		// A refused handshake on a reconnection.
+		return fmt.Errorf("%w: %s", sessiondb.ErrStoreAuth, msg)
+	}
+	if errors.Is(err, sessiondb.ErrUnavailable) {
+		return err // said already (replicas did not confirm)
+	}
 	// Network errors, timeouts and cancellations: the store did not answer.
 	return fmt.Errorf("%w: %w", sessiondb.ErrUnavailable, err)
+}
+
+// refusal reports whether err is Redis refusing the credentials or a
+// command (NOAUTH, WRONGPASS, NOPERM), as a reply or as the error of a
+// connection handshake, and returns Redis's message.
+func refusal(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	msg := err.Error()
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		msg = re.Error()
+	}
+	// rueidis adds a line of advice about client-side caching to a refused
+	// CLIENT TRACKING; Redis's own message is the first line.
+	msg, _, _ = strings.Cut(msg, "\n")
+	switch code, _, _ := strings.Cut(msg, " "); code {
+	case "NOAUTH", "WRONGPASS", "NOPERM":
+		return msg, true
+	}
+	return "", false
 }

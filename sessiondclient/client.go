@@ -131,11 +131,12 @@ var _ sessiondb.Sessions = (*Client)(nil)
 func New(baseURL string, opt Options) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		return nil, errors.New("sessiondclient: malformed base URL")
+		// Not quoted: the URL may hold a password.
+		return nil, errors.New("sessiondclient: malformed base URL: want http://host:port or https://host:port")
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("sessiondclient: base URL: want http:// or https://, got %q", u.Scheme+"://")
+		return nil, errors.New("sessiondclient: base URL: want http://host:port or https://host:port")
 	case u.Host == "":
 		return nil, errors.New("sessiondclient: base URL has no host")
 	case u.User != nil:
@@ -235,6 +236,8 @@ type call struct {
 	body   any    // encoded as JSON; nil: no body
 	out    any    // decoded from the answer; nil: none read
 	retry  bool   // safe to repeat
+
+	largeField string // the field that makes the body large, if any: blamed for a 413
 }
 
 // do makes the call, retrying as the options allow, and decodes the answer
@@ -246,7 +249,8 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		if body, err = json.Marshal(cl.body); err != nil {
 			return fmt.Errorf("sessiondclient: %s: encode the request: %w", cl.op, err)
 		}
-		defer clear(body) // it may hold a token
+		// body is not cleared after use: the transport may still read it
+		// after the call returns (a cancelled request).
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -311,7 +315,7 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (retry bool,
 			// error wraps less plainly.
 			return false, noAnswer(cl.op, ctxErr)
 		}
-		return true, noAnswer(cl.op, err)
+		return !isCertError(err), noAnswer(cl.op, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
@@ -329,6 +333,11 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (retry bool,
 		var eb apiErrorBody
 		if !isJSON(resp.Header.Get("Content-Type")) || json.Unmarshal(data, &eb) != nil {
 			eb = apiErrorBody{}
+		}
+		if resp.StatusCode == http.StatusRequestEntityTooLarge && eb.Error.Field == "" {
+			// The one field of the client's requests that can grow without
+			// bound is the metadata: name it, as the Manager does.
+			eb.Error.Field = cl.largeField
 		}
 		e, again := answerError(cl.op, resp.StatusCode, eb, retryAfter(resp.Header.Get("Retry-After")))
 		return again, e

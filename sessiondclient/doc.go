@@ -5,11 +5,11 @@
 // embedded library or on a remote sessiond, and switching is a matter of one
 // constructor.
 //
-//	var sessions sessiondb.Sessions
-//	if url := os.Getenv("SESSIOND_URL"); url != "" {
-//		sessions, err = sessiondclient.New(url, sessiondclient.Options{APIKey: os.Getenv("SESSIOND_API_KEY")})
-//	} else {
-//		sessions, err = sessiondb.New(memstore.New(), sessiondb.Options{})
+//	func openSessions() (sessiondb.Sessions, error) {
+//		if url := os.Getenv("SESSIOND_URL"); url != "" {
+//			return sessiondclient.New(url, sessiondclient.Options{APIKey: os.Getenv("SESSIOND_API_KEY")})
+//		}
+//		return sessiondb.New(memstore.New(), sessiondb.Options{})
 //	}
 //
 // # Quick start
@@ -39,8 +39,9 @@
 // field, and an unreachable or failing sessiond (or store) matches
 // sessiondb.ErrUnavailable. Two errors are the client's own: [ErrUnauthorized]
 // (a missing or unknown API key) and [ErrForbidden] (an app key on an admin
-// call). Every error of a call to sessiond is an [*Error], which holds the
-// status, the API's error code and a 503's Retry-After. Tokens are sent in
+// call). An error answer of sessiond, or no answer at all, is an [*Error],
+// which holds the status, the API's error code and a 503's Retry-After; bad
+// arguments found before any request are the library's own errors. Tokens are sent in
 // request bodies only, never in URLs, and never appear in errors; printing a
 // Client or its Options shows no API key.
 //
@@ -57,9 +58,8 @@
 //     compare-and-swap: concurrent updates of different keys all survive, and
 //     for the same key the last write wins (the Manager instead calls change
 //     again on the newer metadata).
-//   - Stats has no memory figures (MemoryUsed and MemoryMax are 0), and Ping
-//     asks sessiond's readiness probe, which checks its store but not the API
-//     key.
+//   - Ping asks sessiond's readiness probe, which checks its store but not
+//     the API key.
 //
 // # Retries, timeouts, connections
 //

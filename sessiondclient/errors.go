@@ -1,6 +1,8 @@
 package sessiondclient
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,7 +31,8 @@ var (
 //
 //   - not_found (404): sessiondb.ErrNotFound
 //   - invalid_argument (400), too_large (413), unsupported_media_type (415):
-//     a *sessiondb.InvalidArgumentError with the Field sessiond named, which
+//     a *sessiondb.InvalidArgumentError with the Field sessiond named (for a
+//     413, "metadata", the one field that makes a request large), which
 //     matches sessiondb.ErrInvalidArgument
 //   - session_limit (409): sessiondb.ErrSessionLimit
 //   - unavailable (503), and 429, 502, 503 and 504 answers of a proxy in
@@ -38,13 +41,18 @@ var (
 //   - no answer (connection refused or reset, TLS failure, timeout, a
 //     cancelled context): sessiondb.ErrUnavailable and the cause, such as
 //     context.Canceled
+//   - store_misconfigured (500): sessiondb.ErrStoreAuth (Redis refuses
+//     sessiond's credentials or commands; not retried)
 //   - unauthenticated (401): ErrUnauthorized; permission_denied (403):
 //     ErrForbidden
 //
-// Other answers (500 internal, a 404 for a route sessiond does not have,
-// error codes newer than this package) match none of these: the message
-// says what sessiond answered. Tokens are never part of an Error's text:
-// they travel in request bodies, which errors never quote.
+// An error code newer than this package is judged by its status alone (400,
+// 413 and 415 as invalid arguments, 401, 403, and 429, 502, 503 and 504 as
+// unavailable) and is never retried. Other answers (500 internal, a 404 or
+// 405 for a route sessiond does not have, a page that is not sessiond's)
+// match none of these, and the message says what was answered. Tokens are
+// never part of an Error's text: they travel in request bodies, which errors
+// never quote.
 type Error struct {
 	Op         string        // the method that failed, in lower case: "validate", "create", ...
 	Status     int           // the answer's HTTP status; 0 when there was no answer
@@ -54,7 +62,8 @@ type Error struct {
 	RetryAfter time.Duration // the wait a 503 (or 429) asked for; 0 when none
 	Err        error         // the cause when there was no answer
 
-	kind error // the library or client error it matches, if any
+	kind        error // the library or client error it matches, if any
+	notSessiond bool  // the answer suggests a wrong base URL
 }
 
 // Error describes the failure without any token or key.
@@ -69,6 +78,9 @@ func (e *Error) Error() string {
 			b.WriteString(": ")
 			b.WriteString(e.Err.Error())
 		}
+		if isCertError(e.Err) {
+			b.WriteString("; if sessiond's certificate is signed by a private CA, set Options.CAFile")
+		}
 		return b.String()
 	}
 	b.WriteString(e.Message)
@@ -80,8 +92,8 @@ func (e *Error) Error() string {
 	switch {
 	case e.kind == ErrUnauthorized:
 		b.WriteString("; set Options.APIKey to a key that sessiond knows")
-	case e.Status == http.StatusNotFound && e.kind == nil:
-		b.WriteString("; is the base URL that of sessiond?")
+	case e.notSessiond:
+		b.WriteString("; is the base URL that of sessiond, with the right scheme?")
 	case e.RetryAfter > 0:
 		fmt.Fprintf(&b, "; retry after %v", e.RetryAfter)
 	}
@@ -128,7 +140,9 @@ func answerError(op string, status int, body apiErrorBody, retryAfter time.Durat
 	case "not_found":
 		// sessiond also answers not_found for a path it has no route for:
 		// a wrong base URL is not a missing session.
-		if !strings.HasPrefix(e.Message, "no such route") {
+		if strings.HasPrefix(e.Message, "no such route") {
+			e.notSessiond = true
+		} else {
 			e.kind = sessiondb.ErrNotFound
 		}
 	case "invalid_argument", "too_large", "unsupported_media_type":
@@ -142,9 +156,32 @@ func answerError(op string, status int, body apiErrorBody, retryAfter time.Durat
 	case "unavailable":
 		e.kind = sessiondb.ErrUnavailable
 		retry = true
-	case "method_not_allowed", "internal":
+	case "store_misconfigured":
+		e.kind = sessiondb.ErrStoreAuth
+	case "method_not_allowed":
+		e.notSessiond = true
+	case "internal":
+	case "":
+		// Not sessiond's error object: a proxy in between, or not sessiond
+		// at all. Only the answers that proxies give for their own reasons
+		// are judged by the status.
+		switch status {
+		case http.StatusUnauthorized:
+			e.kind = ErrUnauthorized
+		case http.StatusForbidden:
+			e.kind = ErrForbidden
+		case http.StatusRequestEntityTooLarge:
+			e.kind = invalidAnswer(e)
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			e.kind = sessiondb.ErrUnavailable
+			retry = true
+		default:
+			e.notSessiond = true
+		}
 	default:
-		// A code this package does not know (or none): judge by the status.
+		// A code newer than this package: judge by the status, without
+		// retrying, since a new code is there to say something more
+		// specific than "unavailable".
 		switch status {
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
 			e.kind = invalidAnswer(e)
@@ -154,9 +191,6 @@ func answerError(op string, status int, body apiErrorBody, retryAfter time.Durat
 			e.kind = ErrForbidden
 		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			e.kind = sessiondb.ErrUnavailable
-			// A proxy's answer is retried; a new code of sessiond's is
-			// there to say something more specific, so it is not.
-			retry = e.Code == ""
 		}
 	}
 	return e, retry
@@ -176,6 +210,16 @@ func invalidAnswer(e *Error) *sessiondb.InvalidArgumentError {
 // noAnswer is the Error of a call that got no answer.
 func noAnswer(op string, cause error) *Error {
 	return &Error{Op: op, Err: cause, kind: sessiondb.ErrUnavailable}
+}
+
+// isCertError reports whether err is a failure to verify the server's
+// certificate, which retrying does not mend.
+func isCertError(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var cerr x509.CertificateInvalidError
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr)
 }
 
 // invalid returns the library's error for a bad argument found before any

@@ -38,7 +38,8 @@ func (c *Client) Create(ctx context.Context, userID string, ttl time.Duration, m
 	}
 	var out wireSession
 	err = c.do(ctx, call{op: "create", method: http.MethodPost, path: "/v1/sessions",
-		body: createRequest{UserID: userID, TTLSeconds: secs, Metadata: metadata}, out: &out})
+		body: createRequest{UserID: userID, TTLSeconds: secs, Metadata: metadata}, out: &out,
+		largeField: "metadata"})
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +56,12 @@ func (c *Client) Validate(ctx context.Context, token string) (*sessiondb.Session
 	if _, err := sessiondb.IDFromToken(token); err != nil {
 		return nil, err
 	}
+	return c.validate(ctx, "validate", token)
+}
+
+func (c *Client) validate(ctx context.Context, op, token string) (*sessiondb.Session, error) {
 	var out wireSession
-	err := c.do(ctx, call{op: "validate", method: http.MethodPost, path: "/v1/sessions/validate",
+	err := c.do(ctx, call{op: op, method: http.MethodPost, path: "/v1/sessions/validate",
 		body: tokenRequest{Token: token}, out: &out, retry: true})
 	if err != nil {
 		return nil, err
@@ -70,8 +75,12 @@ func (c *Client) Get(ctx context.Context, id string) (*sessiondb.Session, error)
 	if _, err := sessiondb.ParseID(id); err != nil {
 		return nil, err
 	}
+	return c.get(ctx, "get", id)
+}
+
+func (c *Client) get(ctx context.Context, op, id string) (*sessiondb.Session, error) {
 	var out wireSession
-	err := c.do(ctx, call{op: "get", method: http.MethodGet, path: "/v1/sessions/" + url.PathEscape(id),
+	err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/v1/sessions/" + url.PathEscape(id),
 		out: &out, retry: true})
 	if err != nil {
 		return nil, err
@@ -140,7 +149,7 @@ func (c *Client) UpdateMetadata(ctx context.Context, token string, change func(m
 	if change == nil {
 		return nil, invalid("metadata", "no change function")
 	}
-	cur, err := c.Validate(ctx, token)
+	cur, err := c.validate(ctx, "update metadata (read)", token)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +159,7 @@ func (c *Client) UpdateMetadata(ctx context.Context, token string, change func(m
 	}
 	var out wireSession
 	err = c.do(ctx, call{op: "update metadata", method: http.MethodPost, path: "/v1/sessions/metadata",
-		body: metadataRequest{Token: token, Metadata: patch}, out: &out, retry: true})
+		body: metadataRequest{Token: token, Metadata: patch}, out: &out, retry: true, largeField: "metadata"})
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +176,7 @@ func (c *Client) UpdateMetadataByID(ctx context.Context, id string, change func(
 	if change == nil {
 		return nil, invalid("metadata", "no change function")
 	}
-	cur, err := c.Get(ctx, id)
+	cur, err := c.get(ctx, "update metadata (read)", id)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +186,7 @@ func (c *Client) UpdateMetadataByID(ctx context.Context, id string, change func(
 	}
 	var out wireSession
 	err = c.do(ctx, call{op: "update metadata", method: http.MethodPatch, path: "/v1/sessions/" + url.PathEscape(id),
-		body: patchRequest{Metadata: patch}, out: &out, retry: true})
+		body: patchRequest{Metadata: patch}, out: &out, retry: true, largeField: "metadata"})
 	if err != nil {
 		return nil, err
 	}
@@ -286,9 +295,8 @@ func (c *Client) Cleanup(ctx context.Context) (int, error) {
 	return out.Cleaned, nil
 }
 
-// Stats returns session statistics. It needs an admin API key. MemoryUsed and
-// MemoryMax are not part of the API and are 0 (sessiond exports them as
-// metrics).
+// Stats returns session statistics, store memory included. It needs an admin
+// API key.
 func (c *Client) Stats(ctx context.Context) (sessiondb.Stats, error) {
 	var out wireStats
 	err := c.do(ctx, call{op: "stats", method: http.MethodGet, path: "/v1/stats", out: &out, retry: true})
@@ -298,6 +306,7 @@ func (c *Client) Stats(ctx context.Context) (sessiondb.Stats, error) {
 	return sessiondb.Stats{
 		Total: out.Total, Active: out.Active, Expired: out.Expired, Users: out.Users,
 		Created: out.Created, Invalidated: out.Invalidated, Evicted: out.Evicted,
+		MemoryUsed: out.MemoryUsed, MemoryMax: out.MemoryMax,
 	}, nil
 }
 

@@ -91,4 +91,6 @@ type wireStats struct {
 	Created     int64 `json:"created"`
 	Invalidated int64 `json:"invalidated"`
 	Evicted     int64 `json:"evicted"`
+	MemoryUsed  int64 `json:"memory_used_bytes"`
+	MemoryMax   int64 `json:"memory_max_bytes"`
 }

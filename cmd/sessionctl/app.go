@@ -23,8 +23,8 @@ type app struct {
 	stdout, stderr io.Writer
 
 	cmd        string            // the running command's name, for messages
-	envFile    string            // the .env file to read
-	envFileSet bool              // given with --env-file: it must exist
+	envFile    string            // given with --env-file: the one settings file to read; it must exist
+	envFileSet bool              // --env-file was given
 	flagEnv    map[string]string // configuration given by flags, by environment variable name
 }
 
@@ -103,7 +103,7 @@ func (a *app) addConfigFlags(fs *flag.FlagSet) {
 		}
 		fs.Var(&configFlag{a: a, env: s.Env, check: f.Value, def: s.Default()}, s.Flag, f.Usage)
 	}
-	fs.Func("env-file", "read settings missing from the environment from this file (default .env in the current directory)", func(v string) error {
+	fs.Func("env-file", "read settings missing from the environment from this file only (default: ./sessionctl.env, then ./.env)", func(v string) error {
 		if v == "" {
 			return errors.New("empty file name")
 		}
@@ -218,17 +218,32 @@ func (a *app) wantArgs(args []string, names ...string) int {
 	return a.usageError("unexpected argument %q", args[len(names)])
 }
 
+// envFiles are the settings files sessionctl reads from the current
+// directory, first wins: sessionctl.env holds what only sessionctl should
+// use (the operator's Redis user, say), which sessiond, reading .env from
+// the same directory, never sees.
+var envFiles = []string{"sessionctl.env", ".env"}
+
+// noRedis says how to point sessionctl at Redis.
+const noRedis = "no Redis configured: set REDIS_URL or REDIS_HOST (in the environment, in ./sessionctl.env, or with --redis-url / --redis-host); " +
+	"without them sessionctl would act on an empty, private in-process store"
+
 // config reads the configuration: flags, then the environment, then the
-// .env file.
+// settings files (sessionctl.env, .env, or the --env-file).
 func (a *app) config() (config.Config, error) {
+	files := envFiles
 	if a.envFileSet {
 		if _, err := os.Stat(a.envFile); err != nil {
 			return config.Config{}, fmt.Errorf("--env-file: %w", err)
 		}
+		files = []string{a.envFile}
 	}
-	fromEnv, err := config.Getenv(a.getenv, a.envFile)
-	if err != nil {
-		return config.Config{}, err
+	fromEnv := a.getenv
+	for _, f := range files {
+		var err error
+		if fromEnv, err = config.Getenv(fromEnv, f); err != nil {
+			return config.Config{}, err
+		}
 	}
 	return config.FromEnv(func(k string) string {
 		if v, ok := a.flagEnv[k]; ok {
@@ -239,21 +254,19 @@ func (a *app) config() (config.Config, error) {
 }
 
 // open reads the configuration and opens a Manager over the configured
-// store. With needRedis it refuses the embedded store; without, it warns
-// that the embedded store is empty. It returns -1 on success, or the exit
-// code to stop with after reporting the problem.
-func (a *app) open(needRedis bool) (*sessiondb.Manager, config.Config, int) {
+// Redis. It refuses to go on without Redis: the embedded store would be
+// empty, and a command acting on it would report "no sessions" for a store
+// it never saw. It returns -1 on success, or the exit code to stop with
+// after reporting the problem.
+func (a *app) open() (*sessiondb.Manager, config.Config, int) {
 	cfg, err := a.config()
 	if err != nil {
 		a.errorf("configuration: %v", err)
 		return nil, cfg, exitUsage
 	}
 	if !cfg.UsesRedis() {
-		if needRedis {
-			a.errorf("no Redis configured: set REDIS_URL or REDIS_HOST (or --redis-url / --redis-host)")
-			return nil, cfg, exitUsage
-		}
-		fmt.Fprintln(a.stderr, "sessionctl: note: no Redis configured (REDIS_URL or REDIS_HOST): using an empty embedded store")
+		a.errorf("%s", noRedis)
+		return nil, cfg, exitUsage
 	}
 	m, err := cfg.Open()
 	if err != nil {
@@ -278,6 +291,10 @@ func (a *app) fail(cfg config.Config, err error) int {
 	case errors.Is(err, sessiondb.ErrNotFound):
 		a.errorf("%v", err)
 		return exitNotFound
+	case errors.Is(err, sessiondb.ErrStoreAuth):
+		// A configuration error: say which user and which setting.
+		a.errorf("%s", cfg.ExplainAccessDenied(err, "operator"))
+		return exitUsage
 	case errors.Is(err, context.Canceled):
 		// Ctrl-C: stores report it as unavailability too.
 		a.errorf("interrupted: %v", err)

@@ -50,7 +50,7 @@ not be in it. See docs/sessionctl.md for the format.`, `
 			return exitError
 		}
 	}
-	m, cfg, code := a.open(false)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}

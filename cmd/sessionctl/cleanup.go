@@ -23,7 +23,7 @@ sessiond runs.`, `
 	if code := a.wantArgs(rest); code >= 0 {
 		return code
 	}
-	m, cfg, code := a.open(false)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}

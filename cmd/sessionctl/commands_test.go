@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -49,8 +50,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--no-such-flag", "stats"}, "flag provided but not defined"},
 		{[]string{"stats", "--no-such-flag"}, "flag provided but not defined"},
 		{[]string{"stats", "extra"}, `unexpected argument "extra"`},
-		{[]string{"list"}, "--user is required"},
-		{[]string{"list", "--user", ""}, "--user is required"},
+		{[]string{"list"}, "missing USER"},
+		{[]string{"list", "--user", ""}, "missing USER"},
+		{[]string{"list", "alice", "bob"}, `unexpected argument "bob"`},
+		{[]string{"list", "alice", "--user", "bob"}, `two users given: "alice" and --user "bob"`},
+		{[]string{"list", "a\x1bb"}, "control character"},
 		{[]string{"list", "--user", "a\x1bb"}, "control character"},
 		{[]string{"list", "--user", strings.Repeat("u", 257)}, "longer than 256 bytes"},
 		{[]string{"show"}, "missing ID"},
@@ -161,6 +165,19 @@ func TestConfigurationSources(t *testing.T) {
 	if n := active(ctl(t, nil, "stats", "--json")); n != 2 {
 		t.Errorf("./.env: %d active, want 2", n)
 	}
+	// ./sessionctl.env comes first (sessiond never reads it), then ./.env;
+	// --env-file names the only file read.
+	os.WriteFile("sessionctl.env", []byte("REDIS_URL="+other.URL()+"\n"), 0o600)
+	if n := active(ctl(t, nil, "stats", "--json")); n != 0 {
+		t.Errorf("./sessionctl.env over ./.env: %d active, want 0 (the other server)", n)
+	}
+	os.WriteFile("sessionctl.env", []byte("SESSION_KEY_PREFIX=other:\n"), 0o600)
+	if n := active(ctl(t, nil, "stats", "--json")); n != 0 {
+		t.Errorf("./sessionctl.env and ./.env together: %d active, want 0 (the other prefix)", n)
+	}
+	if n := active(ctl(t, nil, "--env-file", envFile, "stats", "--json")); n != 2 {
+		t.Errorf("--env-file with ./sessionctl.env present: %d active, want 2", n)
+	}
 }
 
 func TestSessionCommands(t *testing.T) {
@@ -220,6 +237,14 @@ func TestSessionCommands(t *testing.T) {
 	if g := list.Sessions[1]; g.UserID != "alice" || g.Metadata["long"] != strings.Repeat("x", 100) || g.TTLSeconds != 7200 ||
 		!g.ExpiresAt.Equal(a2.ExpiresAt) || !g.CreatedAt.Equal(a2.CreatedAt) || !g.EndsAt.Equal(a2.EffectiveExpiry()) {
 		t.Errorf("list --json session = %+v, want %+v", g, a2.Record)
+	}
+	// The user may also be the argument, before or after the flags.
+	for _, args := range [][]string{{"list", "alice", "--json"}, {"list", "--json", "alice"}, {"list", "alice", "--user", "alice", "--json"}} {
+		var pos struct{ Sessions []sessionJSON }
+		ctl(t, env, args...).want(t, exitOK).decode(t, &pos)
+		if len(pos.Sessions) != 3 || pos.Sessions[0].ID != a3.ID || pos.Sessions[2].ID != a1.ID {
+			t.Errorf("%v = %+v, want the sessions of --user alice", args, pos)
+		}
 	}
 	ctl(t, env, "list", "--user", "bob smith", "--json").want(t, exitOK).decode(t, &list)
 	if len(list.Sessions) != 1 || list.Sessions[0].Metadata["device"] != "phone" {
@@ -323,33 +348,73 @@ func TestRedisDown(t *testing.T) {
 	}
 }
 
-func TestEmbeddedStore(t *testing.T) {
-	env := map[string]string{}
-	r := ctl(t, env, "stats").want(t, exitOK)
-	if table(r.stdout)["store"] != "embedded memory store" || !strings.Contains(r.stderr, "no Redis configured") {
-		t.Errorf("stats on the embedded store:\n%s", r)
-	}
-	var st statsJSON
-	ctl(t, env, "stats", "--json").want(t, exitOK).decode(t, &st)
-	if st.TotalSessions != 0 || st.Store != "embedded memory store" {
-		t.Errorf("stats --json = %+v", st)
-	}
-	ctl(t, env, "list", "--user", "alice").want(t, exitOK)
-	ctl(t, env, "show", sessiondb.UserShard("a").Tag()+"AAAAAAAAAAAAAAAA").want(t, exitNotFound)
-	ctl(t, env, "revoke-user", "alice").want(t, exitOK)
-	ctl(t, env, "cleanup").want(t, exitOK)
-	for _, cmd := range []string{"connect", "snapshot", "monitor"} {
-		r := ctl(t, env, cmd)
-		if r.code != exitUsage || !strings.Contains(r.stderr, "no Redis configured") {
-			t.Errorf("%s without Redis: want exit 2\n%s", cmd, r)
+// TestNoRedisConfigured: without REDIS_URL or REDIS_HOST every command that
+// reads or changes sessions refuses (exit 2) and says how to point
+// sessionctl at Redis, instead of acting on an empty in-process store (and
+// reporting, say, that a user has no sessions).
+func TestNoRedisConfigured(t *testing.T) {
+	srv := redistest.Start(t)
+	create(t, manager(t, redisEnv(srv)), "alice", 0, nil)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "b.jsonl")
+	ctl(t, redisEnv(srv), "backup", file).want(t, exitOK)
+	id := sessiondb.UserShard("alice").Tag() + "AAAAAAAAAAAAAAAA"
+	for _, args := range [][]string{
+		{"stats"}, {"list", "--user", "alice"}, {"list", "alice"}, {"show", id}, {"revoke", id},
+		{"revoke-user", "alice"}, {"cleanup"}, {"backup", filepath.Join(dir, "new.jsonl")}, {"restore", file},
+		{"connect"}, {"snapshot"}, {"monitor", "--count", "1"},
+	} {
+		r := ctl(t, nil, args...)
+		if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, "no Redis configured") ||
+			!strings.Contains(r.stderr, "REDIS_URL") || !strings.Contains(r.stderr, "--redis-url") {
+			t.Errorf("%v without Redis: want exit 2 saying how to configure Redis\n%s", args, r)
 		}
 	}
-	// A backup of the embedded store is empty and valid.
-	file := filepath.Join(t.TempDir(), "empty.jsonl")
-	ctl(t, env, "backup", file).want(t, exitOK)
-	r = ctl(t, env, "restore", "--dry-run", file).want(t, exitOK)
-	if !strings.Contains(r.stdout, "is a valid backup: 0 sessions") {
+	if _, err := os.Stat(filepath.Join(dir, "new.jsonl")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("backup without Redis left a file: %v", err)
+	}
+	// Checking a backup needs no store.
+	r := ctl(t, nil, "restore", "--dry-run", file).want(t, exitOK)
+	if !strings.Contains(r.stdout, "is a valid backup: 1 sessions") {
 		t.Errorf("restore --dry-run:\n%s", r)
+	}
+}
+
+// TestAccessDeniedMessages: a login or command Redis refuses is a
+// configuration error (exit 2), told in one line that names the user and
+// the setting to check.
+func TestAccessDeniedMessages(t *testing.T) {
+	srv := startShippedRedis(t)
+	op := shippedEnv(t, srv, "operator")
+	ctl(t, op, "stats").want(t, exitOK)
+
+	wrong := maps.Clone(op)
+	wrong["REDIS_PASSWORD_FILE"] = shippedEnv(t, srv, "probe")["REDIS_PASSWORD_FILE"]
+	noUser := maps.Clone(op)
+	delete(noUser, "REDIS_USERNAME")
+	delete(noUser, "REDIS_PASSWORD_FILE")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"wrong password", wrong, []string{"stats"}, []string{`user "operator"`, "WRONGPASS", "REDIS_PASSWORD_FILE (", "REDIS_USERNAME=operator"}},
+		{"no user", noUser, []string{"list", "alice"}, []string{`user "default"`, "NOAUTH", "REDIS_USERNAME=operator"}},
+		{"sessiond's user cannot SCAN", shippedEnv(t, srv, "sessiond"), []string{"backup", "-"}, []string{`user "sessiond"`, "NOPERM", "'scan'", "REDIS_USERNAME=operator"}},
+	} {
+		r := ctl(t, tc.env, tc.args...)
+		if r.code != exitUsage || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("%s: want exit 2 and one line on stderr\n%s", tc.name, r)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%s: stderr does not say %q\n%s", tc.name, w, r)
+			}
+		}
+		if strings.Contains(r.stderr, "dev-password") {
+			t.Errorf("%s: a password is printed\n%s", tc.name, r)
+		}
 	}
 }
 

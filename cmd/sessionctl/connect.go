@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/config"
 )
 
@@ -30,10 +31,12 @@ The password (REDIS_PASSWORD, REDIS_PASSWORD_FILE or the URL's) reaches
 redis-cli through the REDISCLI_AUTH environment variable, never its
 command line, where ps would show it to every user of the machine.
 
-The exit code is redis-cli's.`, `
+The exit code is redis-cli's, which it runs with -e: a command that Redis
+answers with an error exits 1. A password or user that Redis refuses is
+reported before redis-cli starts (exit 2).`, `
   sessionctl connect
   sessionctl connect -- INFO memory
-  sessionctl connect -- --scan --pattern 'sdb:*' --count 1000
+  sessionctl connect -- --scan --pattern 'sdb:*'
   sessionctl --redis-url rediss://app@redis.internal:6380/0 connect --print`)
 	rest, code := a.parse(fs, args, false)
 	if code >= 0 {
@@ -45,13 +48,17 @@ The exit code is redis-cli's.`, `
 		return exitUsage
 	}
 	if !cfg.UsesRedis() {
-		a.errorf("no Redis configured: set REDIS_URL or REDIS_HOST (or --redis-url / --redis-host)")
+		a.errorf("%s", noRedis)
 		return exitUsage
 	}
 	argv, password, err := cliCommand(ctx, cfg)
 	if err != nil {
 		var ce configError
-		if errors.As(err, &ce) {
+		switch {
+		case errors.Is(err, sessiondb.ErrStoreAuth):
+			a.errorf("%s", cfg.ExplainAccessDenied(err, "operator"))
+			return exitUsage
+		case errors.As(err, &ce):
 			a.errorf("configuration: %v", err)
 			return exitUsage
 		}
@@ -110,6 +117,12 @@ func cliCommand(ctx context.Context, cfg config.Config) (argv []string, password
 		// Ask Redis what it is: the primary's address under Sentinel, and
 		// whether it is a cluster (then redis-cli must follow redirections).
 		mode, primary, err := probe(ctx, opt, cfg.RedisTimeout)
+		if err != nil {
+			if reply := err.Error(); strings.HasPrefix(reply, "WRONGPASS") || strings.HasPrefix(reply, "NOAUTH") {
+				// redis-cli would start anyway and fail at each command.
+				return nil, "", fmt.Errorf("%w: %s", sessiondb.ErrStoreAuth, reply)
+			}
+		}
 		switch {
 		case err != nil && opt.Sentinel.MasterSet != "":
 			return nil, "", fmt.Errorf("cannot find the primary of %q from the sentinels: %v", opt.Sentinel.MasterSet, err)
@@ -137,6 +150,9 @@ func cliCommand(ctx context.Context, cfg config.Config) (argv []string, password
 			}
 		}
 	}
+	// -e: a command that Redis answers with an error makes redis-cli, and
+	// so sessionctl, exit non-zero (1), as scripts expect.
+	argv = append(argv, "-e")
 	if cluster {
 		argv = append(argv, "-c")
 	} else {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/rueidis"
 
 	"github.com/sessiondb/sessiondb/internal/redistest"
 )
@@ -44,8 +47,11 @@ func readFile(t *testing.T, path string) string {
 func TestConnect(t *testing.T) {
 	const password = "pw-s3cret-Value"
 	srv := startWithPassword(t, password)
-	if _, err := srv.Do("AUTH", password); err != nil {
-		t.Fatal(err)
+	// The ACL users the cases log in as (the URL's and REDIS_USERNAME's).
+	for _, user := range []string{"app", "ops"} {
+		if err := doAuthed(srv.Addr(), password, "ACL", "SETUSER", user, "on", ">"+password, "~*", "+@all"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	host, port := "127.0.0.1", itoa(srv.Port)
 	pwFile := filepath.Join(t.TempDir(), "pw")
@@ -59,19 +65,19 @@ func TestConnect(t *testing.T) {
 		want string // the arguments, space-separated
 	}{
 		{"url", map[string]string{"REDIS_URL": "redis://:" + password + "@" + srv.Addr() + "/3"}, nil,
-			"-h 127.0.0.1 -p " + port + " -n 3"},
+			"-h 127.0.0.1 -p " + port + " -e -n 3"},
 		{"url with user", map[string]string{"REDIS_URL": "redis://app:" + password + "@" + srv.Addr()}, nil,
-			"-h 127.0.0.1 -p " + port + " -n 0 --user app"},
+			"-h 127.0.0.1 -p " + port + " -e -n 0 --user app"},
 		{"host and password file", map[string]string{"REDIS_HOST": host, "REDIS_PORT": port, "REDIS_DB": "2", "REDIS_USERNAME": "ops", "REDIS_PASSWORD_FILE": pwFile}, nil,
-			"-h 127.0.0.1 -p " + port + " -n 2 --user ops"},
+			"-h 127.0.0.1 -p " + port + " -e -n 2 --user ops"},
 		{"password variable, extra arguments", map[string]string{"REDIS_HOST": host, "REDIS_PORT": port, "REDIS_PASSWORD": password}, []string{"--", "--scan", "--pattern", "sdb:*"},
-			"-h 127.0.0.1 -p " + port + " -n 0 --scan --pattern sdb:*"},
+			"-h 127.0.0.1 -p " + port + " -e -n 0 --scan --pattern sdb:*"},
 		{"tls", map[string]string{"REDIS_HOST": "localhost", "REDIS_PORT": port, "REDIS_TLS": "true", "REDIS_TLS_CA_FILE": caFile, "REDIS_PASSWORD": password, "REDIS_TIMEOUT_MS": "200"}, nil,
-			"-h localhost -p " + port + " --tls --cacert " + caFile + " --sni localhost -n 0"},
+			"-h localhost -p " + port + " --tls --cacert " + caFile + " --sni localhost -e -n 0"},
 		{"rediss url", map[string]string{"REDIS_URL": "rediss://u:" + password + "@127.0.0.1:" + port + "/1", "REDIS_TIMEOUT_MS": "200"}, nil,
-			"-h 127.0.0.1 -p " + port + " --tls -n 1 --user u"},
+			"-h 127.0.0.1 -p " + port + " --tls -e -n 1 --user u"},
 		{"unix socket", map[string]string{"REDIS_URL": "unix:///run/redis/redis.sock?db=4", "REDIS_PASSWORD": password}, nil,
-			"-s /run/redis/redis.sock -n 4"},
+			"-s /run/redis/redis.sock -e -n 4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,7 +114,7 @@ func TestConnect(t *testing.T) {
 		t.Setenv("REDISCLI_AUTH", "")
 		os.Unsetenv("REDISCLI_AUTH")
 		ctl(t, redisEnv(open), "connect", "--redis-cli", cli, "PING").want(t, 7)
-		if got := strings.Fields(readFile(t, argsFile)); strings.Join(got, " ") != "-h 127.0.0.1 -p "+itoa(open.Port)+" -n 0 PING" {
+		if got := strings.Fields(readFile(t, argsFile)); strings.Join(got, " ") != "-h 127.0.0.1 -p "+itoa(open.Port)+" -e -n 0 PING" {
 			t.Errorf("arguments %q", got)
 		}
 		if auth := readFile(t, authFile); auth != "unset" {
@@ -132,6 +138,21 @@ func TestConnect(t *testing.T) {
 		}
 	})
 
+	t.Run("errors are non-zero exits", func(t *testing.T) {
+		cli := redistest.Binary(t, "redis-cli")
+		env := map[string]string{"REDIS_URL": srv.URL(), "REDIS_PASSWORD_FILE": pwFile}
+		r := ctl(t, env, "connect", "--redis-cli", cli, "--", "NOSUCHCOMMAND", "x")
+		if r.code != exitError || !strings.Contains(r.stdout+r.stderr, "unknown command") {
+			t.Errorf("a command Redis refuses: want exit 1 with its error\n%s", r)
+		}
+		env["REDIS_PASSWORD_FILE"] = filepath.Join(t.TempDir(), "wrong")
+		os.WriteFile(env["REDIS_PASSWORD_FILE"], []byte("not-the-password\n"), 0o600)
+		r = ctl(t, env, "connect", "--redis-cli", cli, "--", "PING").want(t, exitUsage)
+		if !strings.Contains(r.stderr, `user "default"`) || !strings.Contains(r.stderr, "WRONGPASS") || strings.Contains(r.stdout, "PONG") {
+			t.Errorf("a wrong password: want exit 2 naming the user\n%s", r)
+		}
+	})
+
 	t.Run("cluster", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("cluster test skipped in -short mode")
@@ -144,7 +165,8 @@ func TestConnect(t *testing.T) {
 	})
 
 	t.Run("missing redis-cli", func(t *testing.T) {
-		r := ctl(t, redisEnv(srv), "connect", "--redis-cli", filepath.Join(t.TempDir(), "none")).want(t, exitError)
+		env := map[string]string{"REDIS_URL": srv.URL(), "REDIS_PASSWORD_FILE": pwFile}
+		r := ctl(t, env, "connect", "--redis-cli", filepath.Join(t.TempDir(), "none")).want(t, exitError)
 		if !strings.Contains(r.stderr, "not found") {
 			t.Errorf("missing redis-cli:\n%s", r)
 		}
@@ -215,7 +237,7 @@ func TestConnectSentinel(t *testing.T) {
 		{"REDIS_HOST": "127.0.0.1", "REDIS_PORT": strings.Split(sentinel, ":")[1], "REDIS_SENTINEL_MASTER": "mymaster", "REDIS_TIMEOUT_MS": slow},
 	} {
 		r := ctl(t, env, "connect", "--print").want(t, exitOK)
-		if want := "redis-cli -h 127.0.0.1 -p " + itoa(primary.Port) + " -n 0\n"; r.stdout != want {
+		if want := "redis-cli -h 127.0.0.1 -p " + itoa(primary.Port) + " -e -n 0\n"; r.stdout != want {
 			t.Errorf("connect through Sentinel (%v):\n got %q\nwant %q", env, r.stdout, want)
 		}
 		// The other commands work through Sentinel too.
@@ -225,4 +247,17 @@ func TestConnectSentinel(t *testing.T) {
 	if !strings.Contains(r.stderr, `cannot find the primary of "nosuch"`) {
 		t.Errorf("unknown master set:\n%s", r)
 	}
+}
+
+// doAuthed runs one command on addr as the default user with password.
+func doAuthed(addr, password string, args ...string) error {
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, Password: password,
+		ForceSingleClient: true, DisableCache: true, ClientSetInfo: rueidis.DisableClientSetInfo})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.Do(ctx, c.B().Arbitrary(args...).Build()).Error()
 }

@@ -8,7 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/rueidis"
+
+	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/config"
+	"github.com/sessiondb/sessiondb/redisstore"
 )
 
 func cmdHealth(ctx context.Context, a *app, args []string) int {
@@ -21,9 +25,12 @@ the timeout, then prints one line saying why it is healthy or not. For
 probes, cron jobs and scripts.
 
 Exit codes: 0 healthy; 1 warnings with --strict; 2 bad configuration,
-including no Redis configured at all (the embedded store lives inside each
-process and cannot be checked from outside, so it is reported unhealthy);
-3 Redis unreachable, too slow, a read-only replica, or refusing commands.
+including no Redis configured at all, and a password, user or ACL that Redis
+refuses; 3 Redis unreachable, too slow, loading, or a read-only replica.
+
+It needs only PING (a user with just +ping, such as the "probe" user of
+deploy/redis/users.acl, is enough): it turns no client-side cache on, and an
+INFO refused by the ACL only leaves out the memory figures.
 
 It also reads INFO and warns (exit 0, or 1 with --strict) when Redis has a
 maxmemory with a maxmemory-policy other than noeviction, which evicts
@@ -47,7 +54,7 @@ maxmemory (new sessions are refused at 100%).`, `
 		return exitUsage
 	}
 	if !cfg.UsesRedis() {
-		fmt.Fprintln(a.stdout, "unhealthy: no Redis configured (set REDIS_URL or REDIS_HOST); the embedded store lives inside each process and cannot be checked from outside")
+		fmt.Fprintln(a.stdout, "unhealthy: "+noRedis)
 		return exitUsage
 	}
 	cfg.RedisTimeout = min(cfg.RedisTimeout, *timeout)
@@ -82,23 +89,30 @@ type health struct {
 	warnings []string
 }
 
-// checkHealth opens the store, pings it and reads INFO from every node.
+// checkHealth connects, pings and reads INFO from every node.
 func checkHealth(ctx context.Context, cfg config.Config) health {
-	m, err := cfg.Open()
+	opt, err := cfg.ClientOption()
 	if err != nil {
 		return health{code: exitUsage, msg: "configuration: " + oneLine(err)}
 	}
-	defer m.Store().Close()
+	// No client-side cache: a health check reads nothing worth caching, and
+	// turning it on (CLIENT TRACKING) takes a right that a probe user, such
+	// as deploy/redis/users.acl's "probe" (PING only), does not have.
+	opt.DisableCache = true
+	rs, err := redisstore.Open(opt, redisstore.Options{Prefix: cfg.KeyPrefix, Timeout: cfg.RedisTimeout})
+	if err != nil {
+		return health{code: exitUsage, msg: "configuration: " + oneLine(err)}
+	}
+	defer rs.Close()
 	start := time.Now()
-	if err := m.Ping(ctx); err != nil {
+	if err := rs.Ping(ctx); err != nil {
+		if errors.Is(err, sessiondb.ErrStoreAuth) {
+			return health{code: exitUsage, msg: fmt.Sprintf("%s: %s", cfg.Describe(), cfg.ExplainAccessDenied(err, "probe"))}
+		}
 		return health{code: exitUnavailable, msg: fmt.Sprintf("%s: %s", cfg.Describe(), oneLine(err))}
 	}
 	took := time.Since(start)
 	h := health{msg: fmt.Sprintf("%s answered PING in %s", cfg.Describe(), took.Round(10*time.Microsecond))}
-	rs := redisStore(m)
-	if rs == nil {
-		return h
-	}
 	c, err := rs.Client()
 	if err != nil {
 		return health{code: exitUnavailable, msg: fmt.Sprintf("%s: %s", cfg.Describe(), oneLine(err))}
@@ -111,6 +125,10 @@ func checkHealth(ctx context.Context, cfg config.Config) health {
 				return health{code: exitUnavailable, msg: fmt.Sprintf("%s: INFO on %s timed out", cfg.Describe(), addr)}
 			}
 			// INFO may be denied by an ACL; PING answered, which is what counts.
+			if re, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(re.Error(), "NOPERM") {
+				details = append(details, fmt.Sprintf("INFO not allowed for user %s", cfg.RedisUser()))
+				continue
+			}
 			h.warnings = append(h.warnings, fmt.Sprintf("INFO on %s failed: %s", addr, oneLine(err)))
 			continue
 		}

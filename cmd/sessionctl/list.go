@@ -11,29 +11,34 @@ import (
 
 func cmdList(ctx context.Context, a *app, args []string) int {
 	fs := a.flagSet("list")
-	user := fs.String("user", "", "the `USER` whose sessions to list (required)")
+	user := fs.String("user", "", "the `USER` whose sessions to list (or give USER as the argument)")
 	asJSON := fs.Bool("json", false, `print JSON ({"sessions": [...]}) instead of a table`)
-	fs.help("sessionctl list --user USER [--json]", `
+	fs.help("sessionctl list USER [--json]  (or: sessionctl list --user USER)", `
 Lists a user's live sessions, newest first: id, creation, last activity,
 when the session ends (the earlier of its absolute expiry and its idle
 timeout) and its metadata. Tokens are never shown: stores do not hold them.
 Long metadata values are cut in the table; --json prints them whole.`, `
-  sessionctl list --user user123
+  sessionctl list user123
   sessionctl list --user user123 --json | jq -r '.sessions[].id'`)
 	rest, code := a.parse(fs, args, true)
 	if code >= 0 {
 		return code
 	}
-	if code := a.wantArgs(rest); code >= 0 {
-		return code
+	switch {
+	case len(rest) == 1 && *user != "" && rest[0] != *user:
+		return a.usageError("two users given: %q and --user %q", rest[0], *user)
+	case len(rest) == 1:
+		*user = rest[0]
+	case len(rest) > 1:
+		return a.usageError("unexpected argument %q", rest[1])
 	}
 	if *user == "" {
-		return a.usageError("--user is required")
+		return a.usageError("missing USER (sessionctl list USER, or --user USER)")
 	}
 	if err := sessiondb.CheckUserID(*user); err != nil {
 		return a.usageError("--user: %v", err)
 	}
-	m, cfg, code := a.open(false)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}

@@ -66,7 +66,7 @@ func commands() []command {
 // run is the whole program: it parses args (without the program name),
 // runs the command and returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, envFile: ".env", flagEnv: map[string]string{}}
+	a := &app{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, flagEnv: map[string]string{}}
 	fs := a.flagSet("")
 	fs.usage = mainUsage
 	rest, code := a.parse(fs, args, false)
@@ -109,11 +109,13 @@ Commands:
 		s += fmt.Sprintf("  %-12s %s\n", c.name, c.summary)
 	}
 	s += `
-Configuration comes from the environment, then a .env file, then these
-flags, which win over both (they are accepted after the command too). With
-neither REDIS_URL nor REDIS_HOST set, commands act on an empty embedded
-store, which is rarely what an operator wants. The Redis password comes
-from REDIS_PASSWORD or REDIS_PASSWORD_FILE only, never from a flag.
+Configuration comes from the environment, then ./sessionctl.env, then
+./.env (or only the file named by --env-file), then these flags, which win
+over all (they are accepted after the command too). sessiond reads .env but
+never sessionctl.env: put sessionctl's own settings, such as the operator's
+Redis user, there. Every command needs REDIS_URL or REDIS_HOST. The Redis
+password comes from REDIS_PASSWORD or REDIS_PASSWORD_FILE only, never from
+a flag.
 
 Exit codes:
   0  success

@@ -38,8 +38,8 @@ A live view of the session database, refreshed every interval:
 
 On a terminal the screen is redrawn in place; otherwise (or with --plain)
 one line of key=value fields is printed per refresh, for logs and scripts.
-Ctrl-C ends it cleanly, as does --count. The exit code is 3 when the last
-refresh could not reach Redis, 0 otherwise.`, `
+Ctrl-C ends it cleanly, as does --count N, after N screens or lines. The
+exit code is 3 when the last refresh could not reach Redis, 0 otherwise.`, `
   sessionctl monitor
   sessionctl monitor --interval 5s --count 12 --plain >> sessions.log`)
 	rest, code := a.parse(fs, args, true)
@@ -55,7 +55,7 @@ refresh could not reach Redis, 0 otherwise.`, `
 	if *count < 0 {
 		return a.usageError("--count must not be negative")
 	}
-	m, cfg, code := a.open(true)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}
@@ -64,14 +64,19 @@ refresh could not reach Redis, 0 otherwise.`, `
 	full := !*plain && isTerminal(a.stdout)
 	title := fmt.Sprintf("sessionctl monitor: %s, every %s, Ctrl-C to quit", cfg.Describe(), *interval)
 
+	// Each frame (a screen, or a plain line) is one refresh of --count. The
+	// screen shows the first reading at once; a plain line needs two
+	// readings for its rates, so the first is taken silently.
 	prev := takeSample(ctx, m, rs, cfg.RedisTimeout)
+	last := prev
+	frames := 0
 	if full {
 		drawScreen(a.stdout, title, nil, prev)
+		frames++
 	}
 	ticker := time.NewTicker(*interval)
 	defer ticker.Stop()
-	last := prev
-	for i := 0; *count == 0 || i < *count; i++ {
+	for ; *count == 0 || frames < *count; frames++ {
 		select {
 		case <-ctx.Done():
 			if full {

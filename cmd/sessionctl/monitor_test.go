@@ -187,6 +187,15 @@ func TestSnapshot(t *testing.T) {
 		}
 	})
 
+	t.Run("operator of the shipped ACL", func(t *testing.T) {
+		srv := startShippedRedis(t)
+		r := ctl(t, shippedEnv(t, srv, "operator"), "snapshot").want(t, exitOK)
+		want := ": RDB " + filepath.Join(srv.Dir, "dump.rdb") + ", AOF in " + filepath.Join(srv.Dir, "appendonlydir") + "\n"
+		if !strings.HasSuffix(r.stdout, want) {
+			t.Errorf("snapshot as operator: want the paths %q\n%s", want, r)
+		}
+	})
+
 	t.Run("failing", func(t *testing.T) {
 		srv := redistest.Start(t, "--enable-protected-configs", "yes")
 		// A data directory removed under the server makes BGSAVE fail.

@@ -63,12 +63,21 @@ Their tokens stay valid: the clients that hold them keep their sessions.`, `
 		return a.usageError("--parallel must be from 1 to 1024")
 	}
 	file := rest[0]
+	if file != "-" {
+		// A wrong name is a mistake on the command line: say so before
+		// connecting to anything.
+		if st, err := os.Stat(file); err != nil {
+			return a.usageError("FILE %s: %v", file, pathError(err))
+		} else if st.IsDir() {
+			return a.usageError("FILE %s: is a directory", file)
+		}
+	}
 
 	var m *sessiondb.Manager
 	var cfg config.Config
 	if !*dryRun {
 		var code int
-		if m, cfg, code = a.open(false); code >= 0 {
+		if m, cfg, code = a.open(); code >= 0 {
 			return code
 		}
 		defer m.Store().Close()
@@ -134,6 +143,15 @@ Their tokens stay valid: the clients that hold them keep their sessions.`, `
 	fmt.Fprintf(a.stdout, "restored %d sessions, %d already present, %d expired since the backup (%d in %s) in %s\n",
 		res.Restored, res.AlreadyPresent, res.Expired, res.InFile, fileName(file), time.Since(start).Round(time.Millisecond))
 	return exitOK
+}
+
+// pathError is err without the path, which the caller names.
+func pathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func fileName(file string) string {

@@ -26,7 +26,7 @@ or already revoked), so running it twice is harmless.`, `
 	if code := a.checkID("ID", id); code >= 0 {
 		return code
 	}
-	m, cfg, code := a.open(false)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}

@@ -33,7 +33,7 @@ the count is 0 and the exit code 0.`, `
 			return code
 		}
 	}
-	m, cfg, code := a.open(false)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}

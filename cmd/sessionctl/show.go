@@ -46,7 +46,7 @@ revoked). Looking a session up does not count as activity.`, `
 	if code := a.checkID("ID", id); code >= 0 {
 		return code
 	}
-	m, cfg, code := a.open(false)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}

@@ -24,12 +24,15 @@ append-only directory when AOF is on. On Redis Cluster it does so on every
 primary. Redis forks to write the file and keeps serving meanwhile; the
 fork needs memory for the pages written during the save.
 
-The snapshot is a physical copy of the whole Redis database, for Redis's
-own restore (copy it into the data directory of a stopped server). For a
-logical, portable copy of the sessions use "sessionctl backup".
+The snapshot is a physical copy of the whole Redis database. To put it
+back, follow "Restore an RDB snapshot" in docs/operations.md: with AOF on, a
+dump.rdb merely copied into the data directory is ignored and Redis starts
+empty. For a logical, portable copy of the sessions use "sessionctl
+backup".
 
-Reading the paths needs CONFIG GET, which managed services often refuse;
-the snapshot is still made and the path reported as unknown.`, `
+Reading the paths needs CONFIG GET, which the operator user of
+deploy/redis/users.acl may run; where it is refused (managed services), the
+snapshot is still made and the path reported as unknown.`, `
   sessionctl snapshot
   sessionctl snapshot --timeout 30m`)
 	rest, code := a.parse(fs, args, true)
@@ -42,7 +45,7 @@ the snapshot is still made and the path reported as unknown.`, `
 	if *timeout <= 0 {
 		return a.usageError("--timeout must be positive")
 	}
-	m, cfg, code := a.open(true)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}

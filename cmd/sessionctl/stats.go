@@ -7,7 +7,7 @@ import (
 )
 
 // statsJSON is the --json form of stats: sessiond's GET /v1/stats fields,
-// plus the store's memory figures.
+// plus the store and the memory ratio.
 type statsJSON struct {
 	Store           string  `json:"store"`
 	TotalSessions   int64   `json:"total_sessions"`
@@ -40,7 +40,7 @@ grow with the number of sessions.`, `
 	if code := a.wantArgs(rest); code >= 0 {
 		return code
 	}
-	m, cfg, code := a.open(false)
+	m, cfg, code := a.open()
 	if code >= 0 {
 		return code
 	}

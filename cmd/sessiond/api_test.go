@@ -233,7 +233,8 @@ func TestAPI(t *testing.T) {
 
 		t.Run("stats", func(t *testing.T) {
 			before := d.do("GET", "/v1/stats", "").want(t, 200).object(t)
-			want := []string{"total_sessions", "active_sessions", "expired_sessions", "users", "created", "invalidated", "evicted"}
+			want := []string{"total_sessions", "active_sessions", "expired_sessions", "users", "created", "invalidated", "evicted",
+				"memory_used_bytes", "memory_max_bytes"}
 			if len(before) != len(want) {
 				t.Fatalf("stats = %v, want exactly %v", before, want)
 			}
@@ -253,6 +254,10 @@ func TestAPI(t *testing.T) {
 			}
 			if after["total_sessions"] != after["active_sessions"].(float64)+after["expired_sessions"].(float64) {
 				t.Errorf("total != active + expired: %v", after)
+			}
+			// Redis's memory figures; the embedded store has none.
+			if used := after["memory_used_bytes"].(float64); (used > 0) != (env["REDIS_URL"] != "") {
+				t.Errorf("memory_used_bytes = %v with REDIS_URL %q", used, env["REDIS_URL"])
 			}
 		})
 

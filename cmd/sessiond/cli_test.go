@@ -122,6 +122,45 @@ func TestDotEnv(t *testing.T) {
 	d.create(t, "u", `,"metadata":{"k":"`+strings.Repeat("v", 1500)+`"}`) // the environment's 20000 wins over 999
 }
 
+// TestEnvFileNamed: sessiond's listening line names the .env file it read,
+// or none; it never reads sessionctl.env, where the operator's settings for
+// sessionctl go (docs/operations.md).
+func TestEnvFileNamed(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	listening := func(d *daemon) map[string]any {
+		t.Helper()
+		for _, l := range logLines(t, d.Logs.String()) {
+			if l["msg"] == "listening" {
+				return l
+			}
+		}
+		t.Fatalf("no listening line:\n%s", d.Logs)
+		return nil
+	}
+	if got := listening(startDaemon(t, nil))["env_file"]; got != "none" {
+		t.Errorf("without .env: env_file = %v, want none", got)
+	}
+	if err := os.WriteFile("sessionctl.env", []byte("REDIS_HOST=127.0.0.1\nREDIS_USERNAME=operator\nSESSION_TTL_SECONDS=99\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(".env", []byte("SESSION_TTL_SECONDS=88\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, nil)
+	l := listening(d)
+	if want := filepath.Join(dir, ".env"); l["env_file"] != want {
+		t.Errorf("env_file = %v, want %s", l["env_file"], want)
+	}
+	if l["store"] != "embedded memory store" || l["redis_user"] != nil {
+		t.Errorf("sessiond took settings from sessionctl.env: %v", l)
+	}
+	s := d.create(t, "u", "")
+	if got := s.ExpiresAt.Sub(s.CreatedAt); got != 88*time.Second {
+		t.Errorf("ttl %v, want the 88s of .env", got)
+	}
+}
+
 func TestHealthcheck(t *testing.T) {
 	d := startDaemon(t, nil)
 	out, err := runCLI(t, map[string]string{"SESSIOND_ADDR": d.Addr}, "-healthcheck")
@@ -184,12 +223,12 @@ func TestHealthcheckURL(t *testing.T) {
 // it, and -healthcheck probes it with https.
 func TestTLS(t *testing.T) {
 	cert, key := selfSigned(t)
-	env := map[string]string{"SESSIOND_TLS_CERT_FILE": cert, "SESSIOND_TLS_KEY_FILE": key, "SESSIOND_API_KEYS": "admin:tls-admin-key"}
+	env := map[string]string{"SESSIOND_TLS_CERT_FILE": cert, "SESSIOND_TLS_KEY_FILE": key, "SESSIOND_API_KEYS": "admin:tls-admin-key-0123456789"}
 	d := startDaemon(t, env)
 	if !strings.HasPrefix(d.URL, "https://") {
 		t.Fatalf("URL %s is not https", d.URL)
 	}
-	d.Key = "tls-admin-key"
+	d.Key = "tls-admin-key-0123456789"
 	s := d.create(t, "u", "")
 	d.do("POST", "/v1/sessions/validate", `{"token":"`+s.Token+`"}`).want(t, 200)
 	env["SESSIOND_ADDR"] = d.Addr

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -61,5 +62,46 @@ func TestDocs(t *testing.T) {
 	}
 	if n < 20 {
 		t.Errorf("only %d sessiond_ metrics gathered", n)
+	}
+}
+
+// TestDocumentedDefaults: the default column of the settings tables in the
+// README and docs/sessiond.md is the code's default, setting by setting.
+func TestDocumentedDefaults(t *testing.T) {
+	want := map[string]string{}
+	for _, s := range config.Settings {
+		want[s.Env] = s.Default()
+	}
+	for _, s := range serverSettings {
+		want[s.Env] = s.Default()
+	}
+	names := regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
+	for _, file := range []string{"../../README.md", "../../docs/sessiond.md"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		for line := range strings.SplitSeq(string(b), "\n") {
+			cells := strings.Split(line, "|")
+			if len(cells) != 6 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+				continue
+			}
+			doc := strings.Trim(strings.TrimSpace(cells[3]), "`")
+			if doc == "(unset)" {
+				doc = ""
+			}
+			for _, m := range names.FindAllStringSubmatch(cells[1], -1) {
+				if def, ok := want[m[1]]; ok {
+					seen++
+					if doc != def {
+						t.Errorf("%s: %s defaults to %q, the code to %q", file, m[1], doc, def)
+					}
+				}
+			}
+		}
+		if seen < len(want) {
+			t.Errorf("%s: %d settings in its tables, want %d", file, seen, len(want))
+		}
 	}
 }

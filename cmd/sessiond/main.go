@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -72,7 +73,11 @@ func (e usageError) Unwrap() error { return e.error }
 // args, then serves until ctx is done and shuts down gracefully. With
 // -healthcheck it probes a running sessiond instead.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	getenv, err := config.Getenv(getenv, ".env")
+	envFile, err := dotEnvFile(".env")
+	if err != nil {
+		return err
+	}
+	getenv, err = config.Getenv(getenv, ".env")
 	if err != nil {
 		return err
 	}
@@ -98,6 +103,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
+	sc.envFile = envFile
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "addr" {
+			sc.addrSource = "-addr"
+		}
+	})
 	if err := errors.Join(cfg.Check(), sc.check()); err != nil {
 		return err
 	}
@@ -155,8 +166,8 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 		return err
 	}
 	if keys.Len() == 0 && !isLoopback(sc.Addr) {
-		return fmt.Errorf("no API keys configured and SESSIOND_ADDR %s is not a loopback address: "+
-			"set SESSIOND_API_KEYS or SESSIOND_API_KEYS_FILE, or listen on 127.0.0.1", sc.Addr)
+		return fmt.Errorf("no API keys configured and %s %s is not a loopback address: "+
+			"set SESSIOND_API_KEYS or SESSIOND_API_KEYS_FILE, or listen on 127.0.0.1", sc.addrName(), sc.Addr)
 	}
 	var tlsConfig *tls.Config
 	if sc.tls() {
@@ -201,7 +212,7 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 
 	ln, err := net.Listen("tcp", sc.Addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s %s: %w", sc.addrName(), sc.Addr, err)
 	}
 	hs := &http.Server{
 		Handler:           api,
@@ -222,8 +233,16 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 	} else {
 		log.Info("API keys loaded", "app", keys.Count(httpapi.RoleApp), "admin", keys.Count(httpapi.RoleAdmin))
 	}
-	log.Info("listening", "version", version, "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(),
-		"store", cfg.Describe(), "cleanup_interval", opts.CleanupInterval.String())
+	startAttrs := []any{"version", version, "addr", ln.Addr().String(), "url", scheme + "://" + ln.Addr().String(),
+		"store", cfg.Describe()}
+	if cfg.UsesRedis() {
+		startAttrs = append(startAttrs, "redis_user", cfg.RedisUser())
+	}
+	startAttrs = append(startAttrs, "env_file", sc.envFile, "cleanup_interval", opts.CleanupInterval.String())
+	log.Info("listening", startAttrs...)
+	if cfg.UsesRedis() {
+		checkStore(ctx, m, cfg, log)
+	}
 	if sc.UI {
 		log.Info("admin console", "url", scheme+"://"+ln.Addr().String()+"/ui/")
 	}
@@ -275,6 +294,34 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// checkStore pings the store once at start-up, so that a configuration that
+// Redis refuses is reported now, in one line naming the user and the setting
+// to check, rather than at the first request. sessiond serves either way:
+// /readyz answers 503 until the store answers, and the store keeps trying.
+func checkStore(ctx context.Context, m *sessiondb.Manager, cfg config.Config, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.RedisTimeout)
+	defer cancel()
+	err := m.Ping(ctx)
+	switch {
+	case err == nil:
+	case errors.Is(err, sessiondb.ErrStoreAuth):
+		log.Error("the session store refuses access: "+cfg.ExplainAccessDenied(err, "sessiond"), "redis_user", cfg.RedisUser())
+	default:
+		log.Warn("the session store does not answer yet: /readyz answers 503 until it does", "err", err)
+	}
+}
+
+// dotEnvFile returns the absolute path of the .env file at path, or "none"
+// when there is none, for the start-up line.
+func dotEnvFile(path string) (string, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return "none", nil
+	} else if err != nil {
+		return "", err
+	}
+	return filepath.Abs(path)
 }
 
 // healthcheck GETs /healthz of the sessiond that sc configures and returns

@@ -6,6 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -245,4 +248,90 @@ func TestMetricsEndpoint(t *testing.T) {
 			}
 		}
 	})
+}
+
+// startShippedRedis runs redis-server from deploy/redis/redis.conf with the
+// shipped ACL (development passwords: sessiond-dev-password and so on).
+func startShippedRedis(t *testing.T) *redistest.Server {
+	t.Helper()
+	conf, err := filepath.Abs(filepath.Join("..", "..", "deploy", "redis", "redis.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acl := filepath.Join(filepath.Dir(conf), "users.acl")
+	return redistest.StartFromConf(t, conf, t.TempDir(), "--aclfile", acl)
+}
+
+// TestRedisRefusesAccess: a wrong password, or no login where the shipped ACL
+// wants one, is reported at start-up in one line naming the Redis user and
+// the setting to check; /readyz answers 503 with the cause; calls answer 500
+// store_misconfigured without Retry-After, so that clients do not retry a
+// configuration error.
+func TestRedisRefusesAccess(t *testing.T) {
+	srv := startShippedRedis(t)
+	wrong := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(wrong, []byte("not-the-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		user string
+		want []string // in the start-up error line
+	}{
+		{"wrong password", map[string]string{"REDIS_USERNAME": "sessiond", "REDIS_PASSWORD_FILE": wrong},
+			"sessiond", []string{`user "sessiond"`, "WRONGPASS", "REDIS_USERNAME", "REDIS_PASSWORD_FILE (" + wrong + ")"}},
+		{"no user", map[string]string{}, "default", []string{`user "default"`, "NOAUTH", "REDIS_USERNAME=sessiond"}},
+		{"a user without the rights", map[string]string{"REDIS_USERNAME": "probe", "REDIS_PASSWORD": "probe-dev-password"},
+			"probe", []string{`user "probe"`, "NOPERM", "REDIS_USERNAME=sessiond"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.env["REDIS_HOST"], tc.env["REDIS_PORT"] = "127.0.0.1", strconv.Itoa(srv.Port)
+			d := startDaemon(t, tc.env)
+			var startErr map[string]any
+			eventually(t, 10*time.Second, "the start-up error line", func() bool {
+				for _, l := range logLines(t, d.Logs.String()) {
+					if l["level"] == "ERROR" && strings.HasPrefix(l["msg"].(string), "the session store refuses access") {
+						startErr = l
+						return true
+					}
+				}
+				return false
+			})
+			for _, w := range tc.want {
+				if !strings.Contains(startErr["msg"].(string), w) {
+					t.Errorf("start-up line %q does not say %q", startErr["msg"], w)
+				}
+			}
+			for _, l := range logLines(t, d.Logs.String()) {
+				if l["msg"] == "listening" && l["redis_user"] != tc.user {
+					t.Errorf("listening line names redis_user %v, want %q", l["redis_user"], tc.user)
+				}
+			}
+
+			ready := d.do("GET", "/readyz", "")
+			ready.wantError(t, 503, "store_misconfigured", "")
+			if !strings.Contains(string(ready.Body), `redis user \"`+tc.user+`\"`) {
+				t.Errorf("/readyz %s does not name the cause", ready.Body)
+			}
+			d.do("GET", "/healthz", "").want(t, 200)
+			for _, a := range []answer{
+				ready,
+				d.do("POST", "/v1/sessions", `{"user_id":"u"}`),
+				d.do("GET", "/v1/sessions/0a3Xq1d9vVb2mWw7tHk", ""),
+				d.do("GET", "/v1/users/u/sessions", ""),
+			} {
+				if a.Status != 503 {
+					a.wantError(t, 500, "store_misconfigured", "")
+				}
+				if ra := a.Header.Get("Retry-After"); ra != "" {
+					t.Errorf("%d %s with Retry-After %q: a configuration error is not worth retrying", a.Status, a.Body, ra)
+				}
+			}
+			m := string(d.do("GET", "/metrics", "").Body)
+			if v, _ := metric(m, `sessiond_store_call_errors_total{op="insert",reason="auth"}`); v != 1 {
+				t.Errorf(`store_call_errors_total{op="insert",reason="auth"} = %v, want 1`, v)
+			}
+		})
+	}
 }

@@ -18,16 +18,16 @@ import (
 // environment and from a file.
 func TestAuthKeys(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keys")
-	if err := os.WriteFile(file, []byte("# keys of the staging services\napp:file-app-key-0001\n\nadmin:file-admin-key-0001\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("# keys of the staging services\napp:file-app-key-0001-0123456789\n\nadmin:file-admin-key-0001-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for name, env := range map[string]map[string]string{
-		"env":  {"SESSIOND_API_KEYS": "app:env-app-key-0001,admin:env-admin-key-0001"},
+		"env":  {"SESSIOND_API_KEYS": "app:env-app-key-0001-0123456789,admin:env-admin-key-0001-0123456789"},
 		"file": {"SESSIOND_API_KEYS_FILE": file},
 	} {
 		t.Run(name, func(t *testing.T) {
 			d := startDaemon(t, env)
-			app, admin := name+"-app-key-0001", name+"-admin-key-0001"
+			app, admin := name+"-app-key-0001-0123456789", name+"-admin-key-0001-0123456789"
 			auth := func(key string) []string { return []string{"Authorization", "Bearer " + key} }
 			body := `{"user_id":"u"}`
 
@@ -109,7 +109,7 @@ func TestStartupRefusals(t *testing.T) {
 	const secret = "Sup3r-S3cret-Key"
 	dir := t.TempDir()
 	badFile := filepath.Join(dir, "keys")
-	if err := os.WriteFile(badFile, []byte("app:ok-key\nsuperuser:"+secret+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(badFile, []byte("app:ok-key-0123456789-abcdef\nsuperuser:"+secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -121,24 +121,31 @@ func TestStartupRefusals(t *testing.T) {
 		name string
 		env  map[string]string
 		want string
+		args []string
 	}{
-		{"unknown role", map[string]string{"SESSIOND_API_KEYS": "app:k1,root:" + secret}, "SESSIOND_API_KEYS: entry 2: unknown role"},
-		{"swapped pair", map[string]string{"SESSIOND_API_KEYS": secret + ":admin"}, "entry 1: unknown role"},
-		{"no role", map[string]string{"SESSIOND_API_KEYS": secret}, "entry 1: want role:key"},
-		{"file", map[string]string{"SESSIOND_API_KEYS_FILE": badFile}, "line 2: unknown role"},
-		{"missing file", map[string]string{"SESSIOND_API_KEYS_FILE": filepath.Join(dir, "none")}, "SESSIOND_API_KEYS_FILE"},
-		{"cert without key", map[string]string{"SESSIOND_TLS_CERT_FILE": "c.pem"}, "set both or neither"},
-		{"unreadable cert", map[string]string{"SESSIOND_TLS_CERT_FILE": filepath.Join(dir, "c"), "SESSIOND_TLS_KEY_FILE": filepath.Join(dir, "k")}, "SESSIOND_TLS_CERT_FILE"},
-		{"bad log format", map[string]string{"SESSIOND_LOG_FORMAT": "xml"}, "SESSIOND_LOG_FORMAT: want text or json"},
-		{"bad log level", map[string]string{"SESSIOND_LOG_LEVEL": "loud"}, "SESSIOND_LOG_LEVEL"},
-		{"bad grace", map[string]string{"SESSIOND_SHUTDOWN_GRACE_SECONDS": "-1"}, "SESSIOND_SHUTDOWN_GRACE_SECONDS"},
-		{"bad body limit", map[string]string{"SESSIOND_MAX_BODY_BYTES": "12"}, "SESSIOND_MAX_BODY_BYTES"},
-		{"bad addr", map[string]string{"SESSIOND_ADDR": "8080"}, "SESSIOND_ADDR: want host:port"},
-		{"bad shared setting", map[string]string{"SESSION_TTL_SECONDS": "0"}, "SESSION_TTL_SECONDS"},
-		{"address in use", map[string]string{"SESSIOND_ADDR": busy.Addr().String()}, "address already in use"},
+		{"short key", map[string]string{"SESSIOND_API_KEYS": "app:" + secret}, "SESSIOND_API_KEYS: entry 1: the key is too short: it must hold at least 128 random bits", nil},
+		{"short key in the file", map[string]string{"SESSIOND_API_KEYS_FILE": writeFile(t, "app:"+secret+"\n")}, "line 1: the key is too short", nil},
+		{"unknown role", map[string]string{"SESSIOND_API_KEYS": "app:k1-0123456789-abcdefgh,root:" + secret}, "SESSIOND_API_KEYS: entry 2: unknown role", nil},
+		{"swapped pair", map[string]string{"SESSIOND_API_KEYS": secret + ":admin"}, "entry 1: unknown role", nil},
+		{"no role", map[string]string{"SESSIOND_API_KEYS": secret}, "entry 1: want role:key", nil},
+		{"file", map[string]string{"SESSIOND_API_KEYS_FILE": badFile}, "line 2: unknown role", nil},
+		{"missing file", map[string]string{"SESSIOND_API_KEYS_FILE": filepath.Join(dir, "none")}, "SESSIOND_API_KEYS_FILE", nil},
+		{"cert without key", map[string]string{"SESSIOND_TLS_CERT_FILE": "c.pem"}, "set both or neither", nil},
+		{"unreadable cert", map[string]string{"SESSIOND_TLS_CERT_FILE": filepath.Join(dir, "c"), "SESSIOND_TLS_KEY_FILE": filepath.Join(dir, "k")}, "SESSIOND_TLS_CERT_FILE", nil},
+		{"bad log format", map[string]string{"SESSIOND_LOG_FORMAT": "xml"}, "SESSIOND_LOG_FORMAT: want text or json", nil},
+		{"bad log level", map[string]string{"SESSIOND_LOG_LEVEL": "loud"}, "SESSIOND_LOG_LEVEL", nil},
+		{"bad grace", map[string]string{"SESSIOND_SHUTDOWN_GRACE_SECONDS": "-1"}, "SESSIOND_SHUTDOWN_GRACE_SECONDS", nil},
+		{"bad body limit", map[string]string{"SESSIOND_MAX_BODY_BYTES": "12"}, "SESSIOND_MAX_BODY_BYTES", nil},
+		{"bad addr", map[string]string{"SESSIOND_ADDR": "8080"}, "SESSIOND_ADDR: want host:port", nil},
+		{"bad shared setting", map[string]string{"SESSION_TTL_SECONDS": "0"}, "SESSION_TTL_SECONDS", nil},
+		// Errors about the listen address name where it came from.
+		{"address in use", map[string]string{"SESSIOND_ADDR": busy.Addr().String()}, "SESSIOND_ADDR " + busy.Addr().String() + ": listen tcp", nil},
+		{"address in use, by flag", map[string]string{"SESSIOND_ADDR": "127.0.0.1:0"}, "-addr " + busy.Addr().String() + ": listen tcp", []string{"-addr", busy.Addr().String()}},
+		{"no keys on a public address, by flag", nil, "no API keys configured and -addr 0.0.0.0:0 is not a loopback address", []string{"-addr", "0.0.0.0:0"}},
+		{"no keys on a public address", map[string]string{"SESSIOND_ADDR": "0.0.0.0:0"}, "no API keys configured and SESSIOND_ADDR 0.0.0.0:0 is not", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := runBriefly(t, tc.env)
+			err := runBriefly(t, tc.env, tc.args...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("run = %v, want an error with %q", err, tc.want)
 			}
@@ -160,8 +167,8 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 
 func testLogsCarryNoSecrets(t *testing.T, format string) {
 	const (
-		appKey   = "canary-app-key-7f3a9c"
-		adminKey = "canary-admin-key-51d0e2"
+		appKey   = "canary-app-key-7f3a9c0d1e2f"
+		adminKey = "canary-admin-key-51d0e2a3b4"
 		wrongKey = "canary-wrong-key-c4b8aa"
 	)
 	stores(t, map[string]string{
@@ -248,4 +255,14 @@ func TestRedisPasswordNotLogged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeFile writes content to a new file and returns its path.
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -30,6 +30,9 @@ type serverConfig struct {
 	MaxBodyBytes  int64
 	UI            bool
 
+	addrSource string // "-addr" when the flag set Addr; SESSIOND_ADDR otherwise
+	envFile    string // the .env file read, for the start-up line
+
 	// consoleSettings are the settings the console's configuration page
 	// shows, filled by run when UI is on.
 	consoleSettings []httpapi.ConsoleSetting
@@ -58,7 +61,7 @@ var serverSettings = config.WithDefaults(defaultServerConfig(), []config.Setting
 			return nil
 		},
 		func(c *serverConfig) string { return c.Addr }),
-	config.Secret("SESSIOND_API_KEYS", "API keys as comma-separated role:key pairs, role app or admin (e.g. app:k1,admin:k2); prefer SESSIOND_API_KEYS_FILE",
+	config.Secret("SESSIOND_API_KEYS", "API keys as comma-separated role:key pairs, role app or admin (app:<key>,admin:<key>), each of at least 128 random bits; prefer SESSIOND_API_KEYS_FILE",
 		func(c *serverConfig) *string { return &c.APIKeys }),
 	config.String("SESSIOND_API_KEYS_FILE", "api-keys-file", "file of API keys, one role:key pair a line, # comments allowed; used together with SESSIOND_API_KEYS",
 		func(c *serverConfig) *string { return &c.APIKeysFile }),
@@ -119,6 +122,14 @@ func (c serverConfig) check() error {
 		return errors.New("SESSIOND_TLS_CERT_FILE and SESSIOND_TLS_KEY_FILE go together: set both or neither")
 	}
 	return nil
+}
+
+// addrName names where the listen address came from, for errors.
+func (c serverConfig) addrName() string {
+	if c.addrSource != "" {
+		return c.addrSource
+	}
+	return "SESSIOND_ADDR"
 }
 
 // tls reports whether the listener serves HTTPS.

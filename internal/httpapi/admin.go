@@ -7,13 +7,14 @@ import (
 )
 
 // GET /v1/stats -> 200 {total_sessions, active_sessions, expired_sessions,
-// users, created, invalidated, evicted}. Admin only.
+// users, created, invalidated, evicted, memory_used_bytes,
+// memory_max_bytes}. Admin only.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.m.Stats(r.Context())
 	if err != nil {
 		return err
 	}
-	b := make([]byte, 0, 192)
+	b := make([]byte, 0, 256)
 	for i, f := range []struct {
 		name string
 		v    int64
@@ -25,6 +26,8 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 		{"created", st.Created},
 		{"invalidated", st.Invalidated},
 		{"evicted", st.Evicted},
+		{"memory_used_bytes", st.MemoryUsed},
+		{"memory_max_bytes", st.MemoryMax},
 	} {
 		if i == 0 {
 			b = append(b, '{')

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 )
@@ -98,6 +99,9 @@ func (ks *KeySet) add(entry string) error {
 			return errors.New("the key must be printable ASCII without spaces or commas")
 		}
 	}
+	if keyBits(key) < minKeyBits {
+		return fmt.Errorf("the key is too short: it must hold at least %d random bits, e.g. 22 random letters and digits or 32 hex digits (deploy/make-secrets.sh makes 40 letters and digits)", minKeyBits)
+	}
 	sum := sha256.Sum256([]byte(key))
 	for _, k := range ks.keys {
 		if k.sum == sum {
@@ -109,6 +113,40 @@ func (ks *KeySet) add(entry string) error {
 	}
 	ks.keys = append(ks.keys, apiKey{sum: sum, role: role, console: consoleSecret(key)})
 	return nil
+}
+
+// minKeyBits is the least strength of an API key: 128 bits, out of reach
+// of guessing however many requests an attacker sends.
+const minKeyBits = 128
+
+// keyBits is an upper bound of the randomness of key: its length times the
+// bits per character of the smallest usual alphabet that spells it (digits,
+// hex digits, letters and digits, base64, or any printable ASCII). A key
+// made by a random generator in that alphabet has that many bits; one made
+// by a person has fewer, which no length check can tell.
+func keyBits(key string) float64 {
+	alphabets := []struct {
+		bits float64
+		ok   func(c byte) bool
+	}{
+		{math.Log2(10), func(c byte) bool { return '0' <= c && c <= '9' }},
+		{4, func(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }},
+		{4, func(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }},
+		{math.Log2(62), func(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }},
+		{6, func(c byte) bool {
+			return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || strings.IndexByte("+/=-_", c) >= 0
+		}},
+	}
+	for _, a := range alphabets {
+		all := true
+		for i := 0; i < len(key) && all; i++ {
+			all = a.ok(key[i])
+		}
+		if all {
+			return float64(len(key)) * a.bits
+		}
+	}
+	return float64(len(key)) * math.Log2(94)
 }
 
 // LoadKeys builds the key set from SESSIOND_API_KEYS (list: comma-separated

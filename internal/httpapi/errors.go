@@ -8,7 +8,8 @@ import (
 	"github.com/sessiondb/sessiondb"
 )
 
-// The error codes of the API, one per status.
+// The error codes of the API: one per status, but for 500, which is either
+// a bug (internal) or a store that refuses sessiond (store_misconfigured).
 const (
 	CodeInvalidArgument      = "invalid_argument"       // 400
 	CodeUnauthenticated      = "unauthenticated"        // 401
@@ -19,6 +20,7 @@ const (
 	CodeTooLarge             = "too_large"              // 413
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
 	CodeInternal             = "internal"               // 500
+	CodeStoreMisconfigured   = "store_misconfigured"    // 500
 	CodeUnavailable          = "unavailable"            // 503
 )
 
@@ -52,6 +54,8 @@ var (
 		message: "no such route; GET /openapi.json describes the API"}
 	errNoKey = &apiError{status: http.StatusUnauthorized, code: CodeUnauthenticated,
 		message: "missing API key: send Authorization: Bearer <key>"}
+	errNotBearer = &apiError{status: http.StatusUnauthorized, code: CodeUnauthenticated,
+		message: "the Authorization header must use Bearer: send Authorization: Bearer <key> (Basic and other schemes are not accepted)"}
 	errBadKey = &apiError{status: http.StatusUnauthorized, code: CodeUnauthenticated,
 		message: "invalid API key"}
 	errForbidden = &apiError{status: http.StatusForbidden, code: CodePermissionDenied,
@@ -77,6 +81,12 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, sessiondb.ErrSessionLimit):
 		return &apiError{status: http.StatusConflict, code: CodeSessionLimit,
 			message: "the user already holds the maximum number of sessions"}
+	case errors.Is(err, sessiondb.ErrStoreAuth):
+		// Not 503: a refused password or command stays refused until an
+		// operator fixes the configuration, and 503 with Retry-After asks
+		// every client to retry at once, for nothing.
+		return &apiError{status: http.StatusInternalServerError, code: CodeStoreMisconfigured, cause: err,
+			message: "the session store refuses sessiond's credentials or commands: a configuration error that retrying does not fix"}
 	case errors.Is(err, sessiondb.ErrStoreFull):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, cause: err,
 			message: "the session store is full; existing sessions still work"}
@@ -106,7 +116,9 @@ func writeError(w http.ResponseWriter, err error) *apiError {
 	case http.StatusMethodNotAllowed:
 		h.Set("Allow", e.allow)
 	case http.StatusServiceUnavailable:
-		h.Set("Retry-After", retryAfterSeconds)
+		if e.code == CodeUnavailable {
+			h.Set("Retry-After", retryAfterSeconds)
+		}
 	}
 	b := make([]byte, 0, 128)
 	b = append(b, `{"error":{"code":`...)

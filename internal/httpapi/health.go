@@ -3,7 +3,10 @@ package httpapi
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"net/http"
+
+	"github.com/sessiondb/sessiondb"
 )
 
 // openAPIDoc is the OpenAPI 3 document of the API, served at /openapi.json.
@@ -20,8 +23,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// GET /readyz -> 200 when the store answers a ping, 503 when it does not or
-// the server is shutting down.
+// GET /readyz -> 200 when the store answers a ping, 503 when it does not,
+// refuses access (with the cause, and no Retry-After), or the server is
+// shutting down.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.shuttingDown.Load() {
 		return errNotReady
@@ -29,12 +33,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), s.readyTimeout)
 	defer cancel()
 	err := s.m.Ping(ctx)
+	denied := errors.Is(err, sessiondb.ErrStoreAuth)
 	if was := s.storeReady.Swap(err == nil); was != (err == nil) {
-		if err != nil {
+		switch {
+		case denied:
+			s.log.Error("not ready: the session store refuses access", "err", err)
+		case err != nil:
 			s.log.Warn("not ready: the session store does not answer", "err", err)
-		} else {
+		default:
 			s.log.Info("ready: the session store answers again")
 		}
+	}
+	if denied {
+		// The cause, for whoever looks at the probe: Redis's own refusal,
+		// which names the user but holds no secret.
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeStoreMisconfigured, cause: err,
+			message: "the session store refuses access (check REDIS_USERNAME and the password): " + err.Error()}
 	}
 	if err != nil {
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, cause: err,

@@ -140,7 +140,9 @@ func New(cfg Config) (*Server, error) {
 			s.mux.Handle(rt.Method+" "+rt.Path, s.consoleRoute(rt))
 		}
 	}
-	s.unmatched = s.wrap(Route{Path: "unmatched", handle: (*Server).noRoute})
+	// Requests that match no route are counted under fixed labels: their
+	// paths and methods are the client's, unbounded.
+	s.unmatched = s.wrap(Route{Method: "other", Path: "unmatched", handle: (*Server).noRoute})
 	s.mux.Handle("/", s.unmatched)
 	return s, nil
 }
@@ -239,7 +241,13 @@ func (s *Server) wrap(rt Route) http.Handler {
 		// No deadline is added to the request's context: each store call
 		// is bounded by the store's own timeout (REDIS_TIMEOUT_MS), which a
 		// longer deadline would replace.
-		role, err := s.authorize(r, rt.Role)
+		// A wrong method on an action path is a routing answer: it comes
+		// before the key, like a 405 of the mux.
+		var role Role
+		err := actionMethod(r)
+		if err == nil {
+			role, err = s.authorize(r, rt.Role)
+		}
 		if err == nil {
 			err = s.call(rt, sw, r)
 		}
@@ -332,7 +340,10 @@ func (s *Server) authorize(r *http.Request, need Role) (Role, error) {
 	}
 	key, ok := bearer(h)
 	if !ok {
-		return RoleNone, errNoKey
+		if scheme, _, _ := strings.Cut(h, " "); strings.EqualFold(scheme, "Bearer") {
+			return RoleNone, errNoKey // "Bearer" without a key
+		}
+		return RoleNone, errNotBearer
 	}
 	role, ok := s.keys.Lookup(key)
 	if !ok {
@@ -353,6 +364,10 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) error {
 			return invalidArgument("user_id", "invalid user_id: must not be empty")
 		}
 		return errNoRoute
+	}
+	if name, ok := strings.CutPrefix(p, "/v1/sessions/"); ok && isAction(name) {
+		// The {id} routes match these paths too, but they are never ids.
+		return methodNotAllowed(http.MethodPost)
 	}
 	var allow []string
 	probe := new(http.Request)

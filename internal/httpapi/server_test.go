@@ -41,6 +41,8 @@ func TestNoRoute(t *testing.T) {
 		{"POST", "/v1/sessions/abc", 405, "GET, HEAD, PATCH, DELETE"},
 		{"GET", "/v1/sessions/metadata", 405, "POST"},
 		{"PATCH", "/v1/sessions/metadata", 405, "POST"},
+		{"PUT", "/v1/sessions/validate", 405, "POST"},
+		{"PATCH", "/v1/sessions/invalidate", 405, "POST"},
 		{"PATCH", "/v1/users/u/sessions", 405, "GET, HEAD, DELETE"},
 		{"POST", "/v1/stats", 405, "GET, HEAD"},
 		{"GET", "/v1/cleanup", 405, "POST"},
@@ -68,14 +70,14 @@ func TestNoRoute(t *testing.T) {
 }
 
 func TestAuthorization(t *testing.T) {
-	keys, err := LoadKeys("app:the-app-key,admin:the-admin-key", "")
+	keys, err := LoadKeys("app:the-app-key-0123456789,admin:the-admin-key-0123456789", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := newTestServer(t, sessiondb.Options{}, keys)
 	const (
-		app   = "Bearer the-app-key"
-		admin = "Bearer the-admin-key"
+		app   = "Bearer the-app-key-0123456789"
+		admin = "Bearer the-admin-key-0123456789"
 	)
 	body := `{"user_id":"u"}`
 	for _, tc := range []struct {
@@ -87,11 +89,11 @@ func TestAuthorization(t *testing.T) {
 		{"POST", "/v1/sessions", body, "Bearer wrong", 401, CodeUnauthenticated, `Bearer realm="sessiond", error="invalid_token"`},
 		{"POST", "/v1/sessions", body, "Bearer ", 401, CodeUnauthenticated, `Bearer realm="sessiond"`},
 		{"POST", "/v1/sessions", body, "Basic dGhlLWFwcC1rZXk=", 401, CodeUnauthenticated, `Bearer realm="sessiond"`},
-		{"POST", "/v1/sessions", body, "the-app-key", 401, CodeUnauthenticated, `Bearer realm="sessiond"`},
-		{"POST", "/v1/sessions", body, "Bearer the-app-key2", 401, CodeUnauthenticated, `Bearer realm="sessiond", error="invalid_token"`},
+		{"POST", "/v1/sessions", body, "the-app-key-0123456789", 401, CodeUnauthenticated, `Bearer realm="sessiond"`},
+		{"POST", "/v1/sessions", body, "Bearer the-app-key-01234567890", 401, CodeUnauthenticated, `Bearer realm="sessiond", error="invalid_token"`},
 		{"GET", "/v1/stats", "", "", 401, CodeUnauthenticated, `Bearer realm="sessiond"`},
 		{"POST", "/v1/sessions", body, app, 201, "", ""},
-		{"POST", "/v1/sessions", body, "bearer the-app-key", 201, "", ""},
+		{"POST", "/v1/sessions", body, "bearer the-app-key-0123456789", 201, "", ""},
 		{"POST", "/v1/sessions", body, admin, 201, "", ""},
 		{"GET", "/v1/users/u/sessions", "", app, 200, "", ""},
 		{"DELETE", "/v1/users/u/sessions", "", app, 200, "", ""},
@@ -104,8 +106,12 @@ func TestAuthorization(t *testing.T) {
 		{"GET", "/readyz", "", "", 200, "", ""},
 		{"GET", "/metrics", "", "", 200, "", ""},
 		{"GET", "/openapi.json", "", "", 200, "", ""},
-		// Routing comes first: unknown routes are 404 with or without a key.
+		// Routing comes first: unknown routes are 404 with or without a key,
+		// a wrong method on an action path 405.
 		{"GET", "/v2/sessions", "", "", 404, CodeNotFound, ""},
+		{"GET", "/v1/sessions/validate", "", "", 405, CodeMethodNotAllowed, ""},
+		{"DELETE", "/v1/sessions/rotate", "", "", 405, CodeMethodNotAllowed, ""},
+		{"PUT", "/v1/sessions/refresh", "", "", 405, CodeMethodNotAllowed, ""},
 	} {
 		t.Run(fmt.Sprintf("%s %s %q", tc.method, tc.target, tc.auth), func(t *testing.T) {
 			w := do(t, s, tc.method, tc.target, tc.body, "Authorization", tc.auth)
@@ -113,6 +119,14 @@ func TestAuthorization(t *testing.T) {
 				wantError(t, w, tc.status, tc.code, "")
 			} else if w.Code != tc.status {
 				t.Fatalf("got %d %s, want %d", w.Code, w.Body.String(), tc.status)
+			}
+			if tc.status == 405 && w.Header().Get("Allow") != "POST" {
+				t.Errorf("Allow = %q, want POST", w.Header().Get("Allow"))
+			}
+			// A scheme other than Bearer is told to use Bearer.
+			if scheme, _, _ := strings.Cut(tc.auth, " "); tc.status == 401 && scheme == "Basic" &&
+				!strings.Contains(w.Body.String(), "must use Bearer") {
+				t.Errorf("Basic credentials: %s, want a message saying to use Bearer", w.Body)
 			}
 			if got := w.Header().Get("WWW-Authenticate"); got != tc.challenge {
 				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
@@ -164,6 +178,7 @@ func TestToAPIError(t *testing.T) {
 		{fmt.Errorf("create: %w", sessiondb.ErrUnavailable), 503, CodeUnavailable, ""},
 		{sessiondb.ErrClosed, 503, CodeUnavailable, ""},
 		{context.DeadlineExceeded, 503, CodeUnavailable, ""},
+		{fmt.Errorf("create: %w: WRONGPASS", sessiondb.ErrStoreAuth), 500, CodeStoreMisconfigured, ""},
 		{errors.New("something unexpected"), 500, CodeInternal, ""},
 	} {
 		e := toAPIError(tc.err)
@@ -172,6 +187,30 @@ func TestToAPIError(t *testing.T) {
 		}
 		if e.status >= 500 && e.cause == nil {
 			t.Errorf("toAPIError(%v) keeps no cause for the log", tc.err)
+		}
+	}
+}
+
+// TestRetryAfter: only transient failures invite a retry. A store that
+// refuses sessiond's credentials answers 500 store_misconfigured without
+// Retry-After, so clients do not retry all together.
+func TestRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		retry bool
+	}{
+		{fmt.Errorf("x: %w", sessiondb.ErrUnavailable), true},
+		{fmt.Errorf("x: %w", sessiondb.ErrStoreFull), true},
+		{fmt.Errorf("x: %w: NOPERM", sessiondb.ErrStoreAuth), false},
+		{errors.New("a bug"), false},
+	} {
+		w := httptest.NewRecorder()
+		e := writeError(w, tc.err)
+		if got := w.Header().Get("Retry-After") != ""; got != tc.retry {
+			t.Errorf("%v: %d with Retry-After %q, want a Retry-After: %v", tc.err, e.status, w.Header().Get("Retry-After"), tc.retry)
+		}
+		if strings.Contains(w.Body.String(), "NOPERM") {
+			t.Errorf("%v: the answer %s carries the store's message", tc.err, w.Body)
 		}
 	}
 }
@@ -221,7 +260,7 @@ func TestMetricsExposed(t *testing.T) {
 	for _, want := range []string{
 		`sessiond_http_requests_total{code="201",method="POST",route="/v1/sessions"} 1`,
 		`sessiond_http_requests_total{code="404",method="POST",route="/v1/sessions/validate"} 1`,
-		`sessiond_http_requests_total{code="404",method="",route="unmatched"} 1`,
+		`sessiond_http_requests_total{code="404",method="other",route="unmatched"} 1`,
 		`sessiond_http_request_duration_seconds_count{method="POST",route="/v1/sessions/validate"} 2`,
 		`sessiond_http_requests_in_flight 1`, // the scrape itself
 		`sessiond_sessions_created_total 1`,
@@ -239,6 +278,31 @@ func TestMetricsExposed(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestUnmatchedLabels: requests that match no route, whatever their path
+// and method, add no series: they are counted under route="unmatched",
+// method="other".
+func TestUnmatchedLabels(t *testing.T) {
+	s := newTestServer(t, sessiondb.Options{}, nil)
+	for i := range 50 {
+		do(t, s, fmt.Sprintf("M%d", i), fmt.Sprintf("/no/such/path/%d", i), "")
+		do(t, s, "GET", fmt.Sprintf("/v1/sessions/%d/x", i), "")
+		do(t, s, "PUT", "/v1/sessions", "")
+	}
+	var series []string
+	for line := range strings.SplitSeq(do(t, s, "GET", "/metrics", "").Body.String(), "\n") {
+		if strings.HasPrefix(line, "sessiond_http_requests_total{") && strings.Contains(line, `route="unmatched"`) {
+			series = append(series, line)
+		}
+	}
+	want := []string{
+		`sessiond_http_requests_total{code="404",method="other",route="unmatched"} 100`,
+		`sessiond_http_requests_total{code="405",method="other",route="unmatched"} 50`,
+	}
+	if strings.Join(series, "\n") != strings.Join(want, "\n") {
+		t.Errorf("unmatched series:\n%s\nwant:\n%s", strings.Join(series, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -225,11 +225,27 @@ func (s *Server) invalidateSession(w http.ResponseWriter, r *http.Request) error
 // /v1/sessions/ are never ids: GET or DELETE on them is a wrong method.
 func sessionID(r *http.Request) (string, error) {
 	id := r.PathValue("id")
-	switch id {
-	case "validate", "refresh", "rotate", "invalidate", "metadata":
+	if isAction(id) {
 		return "", methodNotAllowed(http.MethodPost)
 	}
 	return id, nil
+}
+
+// isAction reports whether a name under /v1/sessions/ is one of the POST
+// actions.
+func isAction(name string) bool {
+	switch name {
+	case "validate", "refresh", "rotate", "invalidate", "metadata":
+		return true
+	}
+	return false
+}
+
+// actionMethod answers 405 for a request that a route with an {id} matched
+// although its {id} is an action name (GET /v1/sessions/validate).
+func actionMethod(r *http.Request) error {
+	_, err := sessionID(r)
+	return err
 }
 
 // GET /v1/sessions/{id} -> 200 session.

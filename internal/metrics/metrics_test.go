@@ -150,6 +150,7 @@ func TestErrorReason(t *testing.T) {
 		{sessiondb.ErrExists, ""},
 		{fmt.Errorf("x: %w", sessiondb.ErrStoreFull), "full"},
 		{fmt.Errorf("x: %w", sessiondb.ErrUnavailable), "unavailable"},
+		{fmt.Errorf("x: %w", sessiondb.ErrStoreAuth), "auth"},
 		{sessiondb.ErrClosed, "closed"},
 		{context.Canceled, "canceled"},
 		{errors.New("boom"), "other"},

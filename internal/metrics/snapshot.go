@@ -50,7 +50,9 @@ func (m *Metrics) Snapshot() Snapshot {
 		s.LastCleanupErr = m.lastCleanupErr.Load()
 	}
 	eachCounter(m.storeErrors, func(l map[string]string, v float64) {
-		s.StoreErrors[l["reason"]] += int64(v)
+		if v > 0 {
+			s.StoreErrors[l["reason"]] += int64(v)
+		}
 	})
 	return s
 }

@@ -43,7 +43,7 @@ func (m *Metrics) InstrumentStore(st sessiondb.Store) *Store {
 	s := &Store{next: st, m: m}
 	for op, name := range opNames {
 		s.dur[op] = m.storeDuration.WithLabelValues(name)
-		for _, reason := range []string{"unavailable", "full"} {
+		for _, reason := range []string{"unavailable", "full", "auth"} {
 			m.storeErrors.WithLabelValues(name, reason) // export zeros from the start
 		}
 	}
@@ -73,6 +73,8 @@ func errorReason(err error) string {
 		return ""
 	case errors.Is(err, sessiondb.ErrStoreFull):
 		return "full"
+	case errors.Is(err, sessiondb.ErrStoreAuth):
+		return "auth"
 	case errors.Is(err, sessiondb.ErrUnavailable):
 		return "unavailable"
 	case errors.Is(err, sessiondb.ErrClosed):

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,16 +27,36 @@ func (c *Cluster) Addrs() []string {
 // cluster_state:ok.
 func StartCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
+	return startCluster(tb, n, 0)
+}
+
+// StartClusterWithReplicas starts primaries primaries with one replica each
+// (node timeout 2 s; a primary's failure leaves the other primaries'
+// slots served), and waits until every replica is in sync.
+func StartClusterWithReplicas(tb testing.TB, primaries int) *Cluster {
+	tb.Helper()
+	c := startCluster(tb, 2*primaries, 1, "--cluster-require-full-coverage", "no", "--repl-diskless-sync-delay", "0")
+	for _, node := range c.Nodes {
+		waitFor(tb, 20*time.Second, func() bool {
+			info, err := Do(node.Addr(), "INFO", "replication")
+			return err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up"))
+		}, "cluster node "+node.Addr()+" in sync")
+	}
+	return c
+}
+
+func startCluster(tb testing.TB, n, replicas int, extra ...string) *Cluster {
+	tb.Helper()
 	cli := Binary(tb, "redis-cli")
 	c := &Cluster{}
 	for range n {
-		s := newServer(tb, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000")
+		s := newServer(tb, append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000"}, extra...)...)
 		s.Restart()
 		c.Nodes = append(c.Nodes, s)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	out, err := exec.Command(cli, args...).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)

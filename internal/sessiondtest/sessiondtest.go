@@ -68,8 +68,9 @@ type Daemon struct {
 
 // Start builds sessiond (once per test binary), runs it with env and waits
 // until its /readyz answers 200. SESSIOND_ADDR defaults to 127.0.0.1:0 (a
-// free port, read back from sessiond's log). The daemon is stopped with
-// SIGTERM when the test ends; a test may also call Stop earlier.
+// free port, read back from sessiond's "listening" log line, so the log
+// level must stay info or debug). The daemon is stopped with SIGTERM when
+// the test ends; a test may also call Stop earlier.
 func Start(tb testing.TB, env map[string]string) *Daemon {
 	tb.Helper()
 	return start(tb, env, "", "")
@@ -92,6 +93,11 @@ func randomHex() string {
 
 func start(tb testing.TB, env map[string]string, appKey, adminKey string) *Daemon {
 	tb.Helper()
+	switch strings.ToLower(env["SESSIOND_LOG_LEVEL"]) {
+	case "warn", "error":
+		// The listen address is read from the info line "listening".
+		tb.Fatalf("sessiondtest: SESSIOND_LOG_LEVEL=%s hides the line that tells sessiond's address; use info or debug", env["SESSIOND_LOG_LEVEL"])
+	}
 	bin := Binary(tb)
 	vars := map[string]string{
 		"PATH":          os.Getenv("PATH"),

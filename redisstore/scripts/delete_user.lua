@@ -19,11 +19,11 @@ local live, removed, expired = 0, 0, 0
 local gone = { 0 }
 for i = 1, #all, 2 do
   local m, s = all[i], tonumber(all[i + 1])
-  if m ~= keep and m ~= MARK then
-    redis.call('DEL', sprefix .. m)
+  if m ~= MARK and hashOf(m) ~= keep then
+    redis.call('DEL', sprefix .. hashOf(m))
     redis.call('ZREM', uidx, m)
     removed = removed + 1
-    gone[removed + 1] = m
+    gone[removed + 1] = hashOf(m)
     if s > now then
       live = live + 1
     elseif s <= d then

@@ -3,64 +3,87 @@
 -- KEYS: 1 session, 2 user index, 3 q<sub>, 4 h
 -- ARGV: 1 now, 2 value, 3 expiry (ms), 4 limit (0: none), 5 flags: 'r' to
 --       reject at the limit (else evict the oldest), 'R' for a restore from a
---       backup (no limit, counted as restored, an existing id is skipped)
--- The id hash, the user id and the session key prefix are read off KEYS.
--- Returns { 'added', evicted id hashes... }; for a restore, { 'present' } when
--- the id exists or { 'expired' } when the session is over; or an error:
--- EXISTS, LIMIT, CLOCK.
+--       backup (no limit, counted as restored, an existing id is skipped),
+--       6 the index member (id hash and creation time), 7 the user id
+-- The member and user are passed rather than cut from KEYS and the value:
+-- each string Lua makes costs Redis a fraction of a microsecond.
+-- Returns { 'added', evicted id hashes... }; { 'limit' } when the reject
+-- policy refuses (a plain reply: an error reply costs Redis more than the
+-- refusal's reads); for a restore, { 'present' } when the id exists or
+-- { 'expired' } when the session is over; or an error: EXISTS, CLOCK.
 -- Under OOM Redis refuses the whole script before it runs: nothing changes.
--- The common case (a user under the limit, nothing expired) is four calls.
+-- A create is one read, the SET, the ZADD and one counter write; a new
+-- user's adds the queue entry, one at the limit the eviction (a DEL and a
+-- ZREM). Each counter write names the whole event (see h in lib.lua).
 local sess, uidx, q, h = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local value, exp, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local reject, restore = ARGV[5] == 'r', ARGV[5] == 'R'
-local member = string.sub(sess, -16)
-local sprefix = string.sub(sess, 1, -17)
-local user = string.sub(uidx, #sprefix + 1)
+local value, exps, limit, flag = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local exp = tonumber(exps)
+local restore = flag == 'R'
+local member, user = ARGV[6], ARGV[7]
 if restore then
   limit = 0
 end
 
 -- The user's entries and the mark of counted expirations. With a limit, all
 -- of them (a few: the limit bounds them) in one call; without one a user may
--- have many, so only their number and the expired ones are read.
-local entries = {}
+-- have many, so only their number and the mark are read.
+local now = tonumber(ARGV[1])
+if flag == 'r' and limit > 0 and redis.call('ZCOUNT', uidx, '(' .. ARGV[1], '+inf') >= limit then
+  -- A refusal reads as little as it can: the live count is exact unless
+  -- the mark is later than now (a clock behind the one that counted).
+  local m = redis.call('ZSCORE', uidx, MARK)
+  if not m or tonumber(m) <= now then
+    return { 'limit' }
+  end
+end
 local d = 0
-local had, live, first_live = 0, 0, nil
-local now
+local had = 0 -- entries, the mark aside
+local lm, ls = {}, {} -- live entries: members, scores
+local gone = {} -- expired entries (with a limit): members
+local gone_counted = 0 -- how many of those were counted as expired
 if limit > 0 then
-  entries = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
-  for i = 1, #entries, 2 do
-    if entries[i] == MARK then
-      d = tonumber(entries[i + 1])
+  -- ZSCAN returns a small (listpack) index whole, its scores as stored:
+  -- integers, where ZRANGE WITHSCORES would format each as a double.
+  local all = redis.call('ZSCAN', uidx, 0)
+  if all[1] == '0' then
+    all = all[2]
+  else
+    all = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
+  end
+  for i = 1, #all, 2 do
+    if all[i] == MARK then
+      d = tonumber(all[i + 1])
     end
   end
-  now = math.max(tonumber(ARGV[1]), d)
-  for i = 1, #entries, 2 do
-    if entries[i] ~= MARK then
+  if d > now then
+    now = d
+  end
+  for i = 1, #all, 2 do
+    local m = all[i]
+    if m ~= MARK then
       had = had + 1
-      local s = tonumber(entries[i + 1])
+      local s = tonumber(all[i + 1])
       if s > now then
-        live = live + 1
-        first_live = first_live or s
+        lm[#lm + 1], ls[#ls + 1] = m, s
+      else
+        gone[#gone + 1] = m
+        if s <= d then
+          gone_counted = gone_counted + 1
+        end
       end
     end
   end
 else
-  d = counted(uidx)
-  now = math.max(tonumber(ARGV[1]), d)
   had = redis.call('ZCARD', uidx)
-  if d > 0 then
-    had = had - 1
-  end
-  -- The expired ones, a bounded batch at a time (Cleanup takes the rest).
-  local expired = redis.call('ZRANGEBYSCORE', uidx, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
-  for i = 1, #expired, 2 do
-    if expired[i] ~= MARK then
-      entries[#entries + 1] = expired[i]
-      entries[#entries + 1] = expired[i + 1]
+  if had > 0 then
+    local m = redis.call('ZSCORE', uidx, MARK)
+    if m then
+      had, d = had - 1, tonumber(m)
+      if d > now then
+        now = d
+      end
     end
   end
-  live = had - #entries / 2
 end
 if exp <= now then
   if restore then
@@ -69,15 +92,15 @@ if exp <= now then
   return redis.error_reply('CLOCK expiry not after the clock of record')
 end
 local evict = 0
-if limit > 0 and live >= limit then
-  if reject then
-    return redis.error_reply('LIMIT session limit reached')
+if limit > 0 and #lm >= limit then
+  if flag == 'r' then
+    return { 'limit' }
   end
-  evict = live - limit + 1
+  evict = #lm - limit + 1
 end
 
 -- The last check: a taken id. From here on the script only writes.
-if not redis.call('SET', sess, value, 'PXAT', exp, 'NX') then
+if not redis.call('SET', sess, value, 'PXAT', exps, 'NX') then
   if restore then
     return { 'present' }
   end
@@ -85,63 +108,82 @@ if not redis.call('SET', sess, value, 'PXAT', exp, 'NX') then
 end
 
 local reply = { 'added' }
-if had > live then
+if #gone > 0 then
   -- Self-healing index: the user's expired entries go now.
-  local expired = 0
-  for i = 1, #entries, 2 do
-    local m, s = entries[i], tonumber(entries[i + 1])
-    if m ~= MARK and s <= now then
-      redis.call('DEL', sprefix .. m)
-      redis.call('ZREM', uidx, m)
-      if s <= d then
-        expired = expired + 1
+  local sprefix = string.sub(sess, 1, -17) -- session key = sprefix .. id hash
+  local keys = {}
+  for i, m in ipairs(gone) do
+    keys[i] = sprefix .. hashOf(m)
+  end
+  redis.call('DEL', unpack(keys))
+  redis.call('ZREM', uidx, unpack(gone))
+  hincr(h, 'removed', #gone)
+  hincr(h, 'expired', -gone_counted)
+end
+local evicted = {} -- index in lm -> true
+if evict > 0 then
+  -- The oldest by creation time, which members carry; entries of the first
+  -- layout do not, and their values are read.
+  local sprefix = string.sub(sess, 1, -17)
+  local created = {}
+  local old, oldkeys = {}, {}
+  for i, m in ipairs(lm) do
+    if #m == 23 then
+      created[i] = micros(m, 17)
+    else
+      old[#old + 1] = i
+      oldkeys[#oldkeys + 1] = sprefix .. m
+    end
+  end
+  if #old > 0 then
+    local values = redis.call('MGET', unpack(oldkeys))
+    for j, i in ipairs(old) do
+      created[i] = micros(values[j], 2)
+    end
+  end
+  local keys, members = {}, {}
+  for k = 1, evict do
+    local best
+    for i = 1, #lm do
+      if not evicted[i] and (not best or created[i] < created[best]
+          or (created[i] == created[best] and less(hashOf(lm[i]), hashOf(lm[best])))) then
+        best = i
       end
     end
+    evicted[best] = true
+    keys[k], members[k] = sprefix .. hashOf(lm[best]), lm[best]
+    reply[k + 1] = hashOf(lm[best])
   end
-  hincr(h, 'removed', had - live)
-  hincr(h, 'expired', -expired)
-end
-if evict > 0 then
-  -- The live sessions' creation times, read with one MGET.
-  local members, keys = {}, {}
-  for i = 1, #entries, 2 do
-    if entries[i] ~= MARK and tonumber(entries[i + 1]) > now then
-      members[#members + 1] = entries[i]
-      keys[#keys + 1] = sprefix .. entries[i]
-    end
-  end
-  local values = redis.call('MGET', unpack(keys))
-  local cand = {}
-  for i, m in ipairs(members) do
-    cand[i] = { created(values[i]), m }
-  end
-  table.sort(cand, function(a, b)
-    if a[1] ~= b[1] then
-      return a[1] < b[1]
-    end
-    return less(a[2], b[2])
-  end)
-  for i = 1, evict do
-    redis.call('DEL', sprefix .. cand[i][2])
-    redis.call('ZREM', uidx, cand[i][2])
-    reply[i + 1] = cand[i][2]
-  end
-  hincr(h, 'evicted', evict)
-  first_live = nil -- the earliest may be gone: let ZADD LT decide
+  redis.call('DEL', unpack(keys))
+  redis.call('ZREM', uidx, unpack(members))
 end
 
-redis.call('ZADD', uidx, exp, member)
--- The queue already holds this user no later than its earliest uncounted
--- expiry; only an earlier expiry, or a user new to the queue, needs a write.
-if not first_live or exp < first_live then
-  redis.call('ZADD', q, 'LT', exp, user)
+redis.call('ZADD', uidx, exps, member)
+-- The queue holds this user no later than its earliest uncounted expiry: a
+-- remaining live entry that expires no later than the new one proves the
+-- queue needs no write. Without a limit the entries were not read.
+local first
+if limit > 0 then
+  for i = 1, #lm do
+    if not evicted[i] and (not first or ls[i] < first) then
+      first = ls[i]
+    end
+  end
+end
+if not first or exp < first then
+  redis.call('ZADD', q, 'LT', exps, user)
 end
 if restore then
   hincr(h, 'restored', 1)
+  if had == 0 then
+    hincr(h, 'users', 1)
+  end
+elseif had == 0 then
+  redis.call('HINCRBY', h, 'created_new_user', '1')
+elseif evict == 1 then
+  redis.call('HINCRBY', h, 'created_evicting', '1')
 else
-  hincr(h, 'created', 1)
-end
-if had == 0 then
-  hincr(h, 'users', 1)
+  redis.call('HINCRBY', h, 'created', '1')
+  hincr(h, 'evicted', evict)
 end
 return reply

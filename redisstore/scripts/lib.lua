@@ -10,10 +10,17 @@
 --   q<sub> zset: user -> earliest expiry among the user's entries not yet
 --          counted as expired (may be early, never late)
 --   c<sub> zset: users with counted expired entries awaiting cleanup
--- Per user: u<user>, zset: session id hash -> effective expiry (ms), plus
+-- Per user: u<user>, zset: member = session id hash (16 characters) followed
+--          by the session's creation time (7 bytes, Unix microseconds,
+--          big-endian, as in the value), score = effective expiry (ms); plus
 --          the member MARK, whose score is the time up to which the user's
---          expired entries have been counted (absent: none counted).
+--          expired entries have been counted (absent: none counted). Entries
+--          written before version 2 of the layout are the id hash alone.
 -- Per session: s<id hash>, the packed value, expiring at its effective expiry.
+--
+-- Numbers handed to redis.call are formatted by Lua with sprintf, which
+-- costs more than the call itself: scripts pass the callers' strings (and
+-- string literals such as '1') where they can.
 
 -- MARK is not a base64url character, so it never names a session.
 local MARK = '~'
@@ -22,6 +29,16 @@ local function hincr(h, field, n)
   if n ~= 0 then
     redis.call('HINCRBY', h, field, n)
   end
+end
+
+-- hashOf(m): the id hash of an index member (either layout).
+local function hashOf(m)
+  return string.sub(m, 1, 16)
+end
+
+-- memberOf(hash, v): the index member of a session from its id hash and value.
+local function memberOf(hash, v)
+  return hash .. string.sub(v, 2, 8)
 end
 
 -- counted(uidx): the time up to which the user's expirations are counted.
@@ -56,13 +73,13 @@ local function less(a, b)
   return #a < #b
 end
 
--- created(v): a session value's creation time in microseconds, bytes 2..8
--- big-endian (below 2^53, so exact in a Lua number).
-local function created(v)
+-- micros(s, i): the 7 bytes of s from i, big-endian: a creation time in
+-- microseconds (below 2^53, so exact in a Lua number); 0 when s is short.
+local function micros(s, i)
   local t = 0
-  if v and #v >= 8 then
-    for i = 2, 8 do
-      t = t * 256 + string.byte(v, i)
+  if s and #s >= i + 6 then
+    for j = i, i + 6 do
+      t = t * 256 + string.byte(s, j)
     end
   end
   return t

@@ -6,9 +6,9 @@
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 local out = {}
 for _, m in ipairs(members) do
-  local v = redis.call('GET', ARGV[2] .. m)
+  local v = redis.call('GET', ARGV[2] .. hashOf(m))
   if v then
-    out[#out + 1] = m
+    out[#out + 1] = hashOf(m)
     out[#out + 1] = v
   end
 end

@@ -21,7 +21,7 @@ local function drop(uidx, upto)
   for _, m in ipairs(gone) do
     if m ~= MARK then
       n = n + 1
-      keys[#keys + 1] = sprefix .. m
+      keys[#keys + 1] = sprefix .. hashOf(m)
       if #keys == 500 then -- unpack has a limit: delete in chunks
         redis.call('DEL', unpack(keys))
         keys = {}

@@ -5,16 +5,26 @@
 -- ARGV: 1 now, 2 expected old value, 3 new value, 4 new expiry (ms)
 -- Returns 1 done, 0 not found or expired, -1 changed meanwhile, -2 new id taken.
 local old, new, uidx, q = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local value, exp = ARGV[3], tonumber(ARGV[4])
-local oldm, newm = string.sub(old, -16), string.sub(new, -16)
+local value, exps = ARGV[3], ARGV[4]
+local exp = tonumber(exps)
+local oldh = string.sub(old, -16)
+local oldm, newm = memberOf(oldh, ARGV[2]), memberOf(string.sub(new, -16), value)
 local user = string.sub(uidx, #old - 16 + 1)
 
 local v = redis.call('GET', old)
 if not v then
   return 0
 end
-local score = redis.call('ZSCORE', uidx, oldm)
-local now = math.max(tonumber(ARGV[1]), counted(uidx))
+-- The entry (in either layout) and the mark, in one call.
+local sc = redis.call('ZMSCORE', uidx, oldm, oldh, MARK)
+local entry, score = oldm, sc[1]
+if not score then
+  entry, score = oldh, sc[2]
+end
+local now = tonumber(ARGV[1])
+if sc[3] and tonumber(sc[3]) > now then
+  now = tonumber(sc[3])
+end
 if not score or tonumber(score) <= now or exp <= now then
   return 0
 end
@@ -26,9 +36,15 @@ if old ~= new then
     return -2
   end
   redis.call('DEL', old)
-  redis.call('ZREM', uidx, oldm)
 end
-redis.call('SET', new, value, 'PXAT', exp)
-redis.call('ZADD', uidx, exp, newm)
-redis.call('ZADD', q, 'LT', exp, user)
+if entry ~= newm then
+  redis.call('ZREM', uidx, entry) -- a rotation, or an entry of the first layout
+end
+redis.call('SET', new, value, 'PXAT', exps)
+redis.call('ZADD', uidx, exps, newm)
+-- The queue held this user no later than the old score: only an earlier
+-- expiry needs a write.
+if exp < tonumber(score) then
+  redis.call('ZADD', q, 'LT', exps, user)
+end
 return 1

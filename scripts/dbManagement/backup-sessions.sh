@@ -7,7 +7,7 @@
 # FILE defaults to $BACKUP_DIR/sessions-<UTC time>.jsonl, with BACKUP_DIR
 # defaulting to ./backups (created with mode 0700; the file gets 0600: it
 # holds user ids and metadata, though no token). "-" writes to standard
-# output. Configured like every sessiondb tool (environment, then .env).
+# output. Configured like every sessiondb tool (environment, then sessionctl.env and .env).
 #
 # A thin wrapper over "sessionctl backup" (docs/sessionctl.md).
 set -euo pipefail

@@ -7,7 +7,7 @@
 #   - else sessionctl built from this repository into bin/sessionctl (Go's
 #     build cache makes it quick after the first time).
 #
-# The caller's working directory is kept (so is the .env file found there),
+# The caller's working directory is kept (so are the sessionctl.env and .env files found there),
 # and sessionctl's exit code becomes the script's.
 run_sessionctl() {
   if [ -n "${SESSIONCTL:-}" ]; then

@@ -3,6 +3,8 @@
 // to the floor measured alongside it.
 //
 //	go run ./cmd/sessionbench                      # throughput table (from bench/)
+//	go run ./cmd/sessionbench -mode summary -runs 3 # the figures the targets are read from
+//	go run ./cmd/sessionbench -mode http            # sessiond under wrk
 //	go run ./cmd/sessionbench -mode memory -n 1000000
 //	go run ./cmd/sessionbench -mode flat
 //	go run ./cmd/sessionbench -mode cleanup
@@ -50,11 +52,11 @@ func main() {
 	}
 	var o options
 	var conc, workloads, targets string
-	flag.StringVar(&o.mode, "mode", "throughput", "throughput, memory, flat, cleanup or revocation")
+	flag.StringVar(&o.mode, "mode", "throughput", "throughput, summary (the cells behind the targets of docs/performance.md, and http), memory, flat, cleanup, revocation or http (sessiond under wrk: validate against /healthz, without and with the client-side cache)")
 	flag.StringVar(&o.redisAddr, "redis-addr", "", "host:port of the Redis to use (default: start a redis-server); it is FLUSHALLed")
 	flag.DurationVar(&o.duration, "d", 3*time.Second, "duration of each measurement")
 	flag.StringVar(&conc, "c", "1,16,64", "concurrency levels")
-	flag.StringVar(&workloads, "workloads", "create,validate,invalidate,mixed", "workloads")
+	flag.StringVar(&workloads, "workloads", "create,create-limit,validate,invalidate,mixed", "workloads: create (over 1M users), create-limit (2,000 users at the limit: each create evicts), create-reject (the same under the reject policy: each create is refused; sessiondb only), validate, invalidate, mixed")
 	flag.StringVar(&targets, "targets", "all", "targets: all, or a comma list of "+strings.Join(targetNames, ","))
 	flag.IntVar(&o.runs, "runs", 1, "runs; each cell reports the median run")
 	flag.IntVar(&o.n, "n", 1_000_000, "sessions for -mode memory and flat")
@@ -130,6 +132,10 @@ func run(o options) error {
 		out, err = cleanupImpact(o, addr, rs)
 	case "revocation":
 		out, err = revocation(o, addr)
+	case "http":
+		out, err = httpMode(o, addr)
+	case "summary":
+		out, err = summary(o, addr, rs)
 	default:
 		return fmt.Errorf("unknown -mode %q", o.mode)
 	}
@@ -141,6 +147,21 @@ func run(o options) error {
 		return os.WriteFile(o.jsonOut, b, 0o644)
 	}
 	return nil
+}
+
+// prefill is how many sessions a workload's cell starts with: none for
+// plain creates, every at-limit user's full quota for the at-limit ones,
+// enough to validate from, and enough to invalidate for the whole cell.
+func prefill(workload string) int {
+	switch {
+	case workload == "create":
+		return 0
+	case atLimit(workload):
+		return limitUsers * perUserLimit
+	case workload == "invalidate":
+		return 60_000
+	}
+	return 10_000
 }
 
 var targetNames = []string{"raw-goredis", "raw-rueidis", "raw-rueidis-cached", "sessiondb", "sessiondb-cached", "sessiond", "scs", "gorilla", "spring", "spring-pipelined"}
@@ -202,12 +223,18 @@ func throughput(o options, addr string, rs *redisStats) ([]result, error) {
 				floorName := ""
 				var row []result
 				for _, name := range o.targets {
+					if w == "create-reject" && name != "sessiondb" {
+						continue // only sessiondb has a limit to refuse at
+					}
 					t, err := makeTarget(name, addr, max(c, 16), sd)
 					if err != nil {
 						return nil, err
 					}
 					if t == nil {
 						continue
+					}
+					if w == "create-reject" {
+						t.(*sessiondbTarget).reject()
 					}
 					if f, ok := t.(workloadFilter); ok && !f.supports(w) {
 						t.close()
@@ -216,13 +243,9 @@ func throughput(o options, addr string, rs *redisStats) ([]result, error) {
 					if err := rs.flush(); err != nil {
 						return nil, err
 					}
-					prefill := 10_000
-					if w == "invalidate" {
-						prefill = 60_000
-					}
 					var handles *pool
-					if w != "create" {
-						if handles, err = fill(ctx, t, prefill, 64); err != nil {
+					if n := prefill(w); n > 0 {
+						if handles, err = fillUsers(ctx, t, n, 64, workloadUsers(w), true); err != nil {
 							t.close()
 							return nil, fmt.Errorf("%s: prefill: %w", t.name(), err)
 						}

@@ -420,36 +420,29 @@ type sessiondProc struct {
 	dir       string
 }
 
-func startSessiond(bin, redisAddr string) (*sessiondProc, error) {
+// startSessiond starts sessiond on Redis at redisAddr, with extra
+// environment variables (NAME=value) added.
+func startSessiond(bin, redisAddr string, env ...string) (*sessiondProc, error) {
 	dir, err := os.MkdirTemp("", "sessionbench-sessiond")
 	if err != nil {
 		return nil, err
 	}
 	if bin == "build" {
-		// Build it in its own module (the repository root), whose go.sum
-		// has sessiond's dependencies.
-		root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/sessiondb/sessiondb").Output()
-		if err != nil {
-			return nil, fmt.Errorf("find the sessiondb module: %w", err)
-		}
-		bin = filepath.Join(dir, "sessiond")
-		b := exec.Command("go", "build", "-o", bin, "./cmd/sessiond")
-		b.Dir = strings.TrimSpace(string(root))
-		b.Stderr = os.Stderr
-		if err := b.Run(); err != nil {
-			return nil, fmt.Errorf("go build sessiond: %w", err)
+		if bin, err = buildSessiond(dir); err != nil {
+			return nil, err
 		}
 	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	key := strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(rand.Uint64(), 36)
+	key := fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64()) // 128 bits, as sessiond requires
 	p := &sessiondProc{base: "http://127.0.0.1:" + strconv.Itoa(port), key: key, dir: dir}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = append(os.Environ(),
 		"SESSIOND_ADDR=127.0.0.1:"+strconv.Itoa(port), "SESSIOND_API_KEYS=app:"+key,
 		"REDIS_URL=redis://"+redisAddr, "SESSIOND_LOG_LEVEL=error", "CLEANUP_INTERVAL_SECONDS=3600")
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
@@ -469,6 +462,24 @@ func startSessiond(bin, redisAddr string) (*sessiondProc, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// buildSessiond builds sessiond into dir and returns its path. It builds in
+// sessiond's own module (the repository root), whose go.sum has sessiond's
+// dependencies.
+func buildSessiond(dir string) (string, error) {
+	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/sessiondb/sessiondb").Output()
+	if err != nil {
+		return "", fmt.Errorf("find the sessiondb module: %w", err)
+	}
+	bin := filepath.Join(dir, "sessiond")
+	b := exec.Command("go", "build", "-o", bin, "./cmd/sessiond")
+	b.Dir = strings.TrimSpace(string(root))
+	b.Stderr = os.Stderr
+	if err := b.Run(); err != nil {
+		return "", fmt.Errorf("go build sessiond: %w", err)
+	}
+	return bin, nil
 }
 
 func (p *sessiondProc) stop() {

@@ -49,6 +49,64 @@ func (r *redisStats) cpu() float64 {
 	return u + s
 }
 
+// cmdStat is one command's line of INFO commandstats.
+type cmdStat struct{ calls, usec int64 }
+
+// calls returns how many times Redis ran each command so far and the time
+// spent in it (INFO commandstats), commands run by scripts included.
+func (r *redisStats) calls() map[string]cmdStat {
+	out := make(map[string]cmdStat)
+	for name, v := range r.info("commandstats") {
+		var st cmdStat
+		for f := range strings.SplitSeq(v, ",") {
+			k, val, _ := strings.Cut(f, "=")
+			n, _ := strconv.ParseInt(val, 10, 64)
+			switch k {
+			case "calls":
+				st.calls = n
+			case "usec":
+				st.usec = n
+			}
+		}
+		out[strings.TrimPrefix(name, "cmdstat_")] = st
+	}
+	return out
+}
+
+// benchCommands are the sessionbench's own commands (reading figures,
+// flushing between cells), left out of the calls per operation.
+var benchCommands = map[string]bool{"info": true, "flushall": true, "dbsize": true}
+
+// perOp returns, per operation, the commands Redis ran between two calls()
+// snapshots, in all and by command, and the microseconds spent executing
+// them: the time in scripts when scripts ran (it includes their commands),
+// else in all commands. Unlike used_cpu, that time leaves out the event loop
+// and the network, which depend on how busy the machine is.
+func perOp(after, before map[string]cmdStat, ops int64) (calls float64, by map[string]float64, execUs float64) {
+	if ops == 0 {
+		return 0, nil, 0
+	}
+	var total, usec, scriptUsec int64
+	by = make(map[string]float64)
+	for name, st := range after {
+		d := st.calls - before[name].calls
+		if d <= 0 || benchCommands[name] {
+			continue
+		}
+		total += d
+		by[name] = float64(d) / float64(ops)
+		u := st.usec - before[name].usec
+		usec += u
+		if strings.HasPrefix(name, "eval") {
+			scriptUsec += u
+		}
+	}
+	if scriptUsec > 0 {
+		usec = scriptUsec
+	}
+	return float64(total) / float64(ops), by, float64(usec) / float64(ops)
+}
+
 // usedMemory returns used_memory in bytes.
 func (r *redisStats) usedMemory() int64 {
 	n, _ := strconv.ParseInt(r.info("memory")["used_memory"], 10, 64)

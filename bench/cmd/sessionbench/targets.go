@@ -191,6 +191,7 @@ type sessiondbTarget struct {
 	c        rueidis.Client
 	label    string
 	cache    bool
+	refuseOK bool // ErrSessionLimit is the expected outcome of a create
 }
 
 func newSessiondb(addr string, cacheTTL time.Duration) (*sessiondbTarget, error) {
@@ -211,12 +212,24 @@ func newSessiondb(addr string, cacheTTL time.Duration) (*sessiondbTarget, error)
 	return t, err
 }
 
+// reject switches the target to the reject policy: a create at the limit is
+// refused, and counts as done (the workload measures refusals).
+func (t *sessiondbTarget) reject() {
+	opt := t.m.Options()
+	opt.LimitPolicy = sessiondb.PolicyReject
+	t.m, _ = sessiondb.New(t.m.Store(), opt)
+	t.label, t.refuseOK = "sessiondb reject", true
+}
+
 func (t *sessiondbTarget) name() string { return t.label }
 func (t *sessiondbTarget) supports(w string) bool {
 	return !t.cache || w == "validate"
 }
 func (t *sessiondbTarget) create(ctx context.Context, user int) (string, error) {
 	s, err := t.m.Create(ctx, userName(t.userBase+user), time.Hour, metadata)
+	if t.refuseOK && errors.Is(err, sessiondb.ErrSessionLimit) {
+		return "", nil
+	}
 	if err != nil {
 		return "", err
 	}

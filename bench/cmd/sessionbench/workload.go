@@ -22,6 +22,15 @@ type result struct {
 	P999us      float64 `json:"p999_us"`
 	RedisCPUus  float64 `json:"redis_cpu_us_per_op"`
 	RoundTrips  float64 `json:"round_trips_per_op"`
+	// RedisCalls is the commands Redis served per operation, counted by
+	// Redis itself (INFO commandstats): a script call counts once, plus
+	// once for each command the script ran.
+	RedisCalls float64            `json:"redis_calls_per_op"`
+	RedisByCmd map[string]float64 `json:"redis_calls_per_op_by_command,omitempty"`
+	// RedisExecUs is the time Redis spent executing the operation's
+	// commands (INFO commandstats usec), without the event loop and the
+	// network: steadier than RedisCPUus on a busy machine.
+	RedisExecUs float64 `json:"redis_exec_us_per_op"`
 	Ratio       float64 `json:"ratio_to_floor"`
 	Floor       string  `json:"floor"`
 	FirstError  string  `json:"first_error,omitempty"`
@@ -62,40 +71,31 @@ func (p *pool) take(r *rand.Rand) (string, bool) {
 	return h, true
 }
 
-const users = 100_000 // creations spread over this many users
+// The users a workload's sessions belong to.
+const (
+	// createUsers: creates spread over a million users, so nobody comes
+	// near the per-user limit (most creates are a user's first).
+	createUsers = 1_000_000
+	// limitUsers: the at-limit workloads prefill limitUsers × the limit
+	// (5) sessions, so every user is at the limit, then keep creating for
+	// them: each create ends the user's oldest session (evict-oldest), or
+	// is refused (reject). This is the steady state of apps whose users
+	// log in often and rarely log out, and of credential-stuffing bursts.
+	limitUsers = 2_000
+	// perUserLimit is sessiondb's default MaxSessionsPerUser.
+	perUserLimit = 5
+)
 
-// fill creates n sessions with concurrency c and returns their handles.
-func fill(ctx context.Context, t target, n, c int) (*pool, error) {
-	p := &pool{h: make([]string, 0, n)}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	next := make(chan int, c)
-	go func() {
-		for i := range n {
-			next <- i
-		}
-		close(next)
-	}()
-	for range c {
-		wg.Go(func() {
-			for i := range next {
-				h, err := t.create(ctx, i%users)
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					continue
-				}
-				p.add(h)
-			}
-		})
+// workloadUsers is the number of users a workload's creates spread over.
+func workloadUsers(workload string) int {
+	if atLimit(workload) {
+		return limitUsers
 	}
-	wg.Wait()
-	return p, first
+	return createUsers
 }
+
+// atLimit reports whether a workload creates for users at the limit.
+func atLimit(workload string) bool { return workload == "create-limit" || workload == "create-reject" }
 
 // measure runs one workload on t with c workers for d (or until the pool of
 // sessions to invalidate runs out) and returns its figures.
@@ -105,6 +105,8 @@ func measure(ctx context.Context, rs *redisStats, t target, workload string, c i
 	errs := make([]int64, c)
 	var firstErr string
 	var errOnce sync.Once
+	nusers := workloadUsers(workload)
+	calls0 := rs.calls()
 	cpu0 := rs.cpu()
 	rt0 := t.roundTrips()
 	start := time.Now()
@@ -123,7 +125,7 @@ func measure(ctx context.Context, rs *redisStats, t target, workload string, c i
 				switch op := pick(workload, r); op {
 				case "create":
 					var h string
-					if h, err = t.create(ctx, r.IntN(users)); err == nil && workload == "mixed" {
+					if h, err = t.create(ctx, r.IntN(nusers)); err == nil && workload == "mixed" {
 						handles.add(h)
 					}
 				case "validate":
@@ -171,12 +173,17 @@ func measure(ctx context.Context, rs *redisStats, t target, workload string, c i
 	res.P50us, res.P99us, res.P999us = pct(0.50), pct(0.99), pct(0.999)
 	res.RedisCPUus = (rs.cpu() - cpu0) * 1e6 / float64(res.Ops)
 	res.RoundTrips = float64(t.roundTrips()-rt0) / float64(res.Ops)
+	res.RedisCalls, res.RedisByCmd, res.RedisExecUs = perOp(rs.calls(), calls0, res.Ops)
 	return res
 }
 
-// pick chooses the operation of one step: the workload itself, or for
-// "mixed" 90% validate, 8% create, 2% invalidate.
+// pick chooses the operation of one step: the workload itself (a create
+// for the at-limit ones), or for "mixed" 90% validate, 8% create, 2%
+// invalidate.
 func pick(workload string, r *rand.Rand) string {
+	if atLimit(workload) {
+		return "create"
+	}
 	if workload != "mixed" {
 		return workload
 	}
@@ -190,6 +197,6 @@ func pick(workload string, r *rand.Rand) string {
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("%-24s %-10s c=%-3d %9.0f ops/s  p50 %7.1fµs p99 %8.1fµs p999 %8.1fµs  cpu %5.1fµs/op  rt %4.2f  ×%.2f",
-		r.Target, r.Workload, r.Concurrency, r.OpsPerSec, r.P50us, r.P99us, r.P999us, r.RedisCPUus, r.RoundTrips, r.Ratio)
+	return fmt.Sprintf("%-24s %-13s c=%-3d %9.0f ops/s  p50 %7.1fµs p99 %8.1fµs p999 %8.1fµs  cpu %5.1fµs/op (exec %4.1f)  rt %4.2f  calls %4.1f  ×%.2f",
+		r.Target, r.Workload, r.Concurrency, r.OpsPerSec, r.P50us, r.P99us, r.P999us, r.RedisCPUus, r.RedisExecUs, r.RoundTrips, r.RedisCalls, r.Ratio)
 }

@@ -37,6 +37,7 @@ from .errors import (
     NotFound,
     SessionDBError,
     SessionLimitReached,
+    StoreMisconfigured,
     TooLarge,
     Unauthorized,
     Unavailable,
@@ -756,6 +757,7 @@ _BY_CODE: Dict[str, Type[SessionDBError]] = {
     "too_large": TooLarge,
     "unsupported_media_type": UnsupportedMediaType,
     "internal": InternalError,
+    "store_misconfigured": StoreMisconfigured,
     "unavailable": Unavailable,
 }
 

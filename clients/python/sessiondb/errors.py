@@ -20,6 +20,7 @@ __all__ = [
     "TooLarge",
     "UnsupportedMediaType",
     "InternalError",
+    "StoreMisconfigured",
     "Unavailable",
 ]
 
@@ -145,6 +146,15 @@ class InternalError(SessionDBError):
     """500 ``internal``: a fault in sessiond, never the caller's mistake."""
 
     default_code = "internal"
+
+
+class StoreMisconfigured(SessionDBError):
+    """500 ``store_misconfigured``: Redis refuses sessiond's credentials or
+    commands (wrong password, unknown ACL user, a missing permission). A
+    configuration error on the server side: retrying does not help until an
+    operator fixes sessiond's Redis settings or the ACL."""
+
+    default_code = "store_misconfigured"
 
 
 class Unavailable(SessionDBError):

@@ -37,6 +37,7 @@ from sessiondb import (
     SessionDBError,
     SessionLimitReached,
     SessionManager,
+    StoreMisconfigured,
     TooLarge,
     Unauthorized,
     Unavailable,
@@ -183,13 +184,11 @@ def test_unknown_codes_raise_the_base_class(
     scripted: ScriptedServer, make_client: MakeClient
 ) -> None:
     m = make_client(scripted.url, backoff=0.01)
-    scripted.add(
-        Reply(503, api_error("store_misconfigured", "WRONGPASS"), {"Retry-After": "1"})
-    )
+    scripted.add(Reply(503, api_error("newer_code", "WRONGPASS"), {"Retry-After": "1"}))
     with pytest.raises(SessionDBError) as info:
         m.get_session(random_token())
     assert type(info.value) is SessionDBError
-    assert (info.value.status, info.value.code) == (503, "store_misconfigured")
+    assert (info.value.status, info.value.code) == (503, "newer_code")
     assert "WRONGPASS" in str(info.value)
     assert len(scripted.seen) == 1  # not Unavailable: not retried
 
@@ -209,6 +208,8 @@ ERROR_CASES: List[Any] = [
     (415, api_error("unsupported_media_type"), {}, UnsupportedMediaType,
      {"code": "unsupported_media_type"}),
     (500, api_error("internal"), {}, InternalError, {"code": "internal"}),
+    (500, api_error("store_misconfigured"), {}, StoreMisconfigured,
+     {"code": "store_misconfigured"}),
     (503, api_error("unavailable"), {"Retry-After": "1"}, Unavailable,
      {"retry_after": 1.0}),
     (418, api_error("teapot"), {}, SessionDBError, {"code": "teapot"}),
