@@ -29,6 +29,7 @@ import (
 	"github.com/sessiondb/sessiondb/config"
 	"github.com/sessiondb/sessiondb/internal/httpapi"
 	"github.com/sessiondb/sessiondb/internal/metrics"
+	"github.com/sessiondb/sessiondb/internal/tracing"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -112,6 +113,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := errors.Join(cfg.Check(), sc.check()); err != nil {
 		return err
 	}
+	if sc.tracesEndpoint, err = tracing.Endpoint(getenv); err != nil {
+		return err
+	}
 	if sc.UI {
 		flagged := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { flagged[f.Name] = true })
@@ -188,10 +192,28 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 			st.Close()
 		}
 	}()
+	var tr *tracing.Tracing
+	if sc.tracesEndpoint != "" {
+		if tr, err = tracing.Start(ctx, sc.tracesEndpoint, version); err != nil {
+			return err
+		}
+		defer func() {
+			// Send the spans not sent yet, then stop the exporter.
+			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tr.Shutdown(flushCtx); err != nil {
+				log.Warn("tracing: sending the last spans", "err", err)
+			}
+		}()
+	}
 	met := metrics.New(version)
 	opts := cfg.Options()
 	opts.Logger = log.With("component", "sessiondb")
-	m, err := sessiondb.New(met.InstrumentStore(st), opts)
+	var managed sessiondb.Store = met.InstrumentStore(st)
+	if tr != nil {
+		managed = tr.Store(managed)
+	}
+	m, err := sessiondb.New(managed, opts)
 	if err != nil {
 		return err
 	}
@@ -214,8 +236,13 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", sc.addrName(), sc.Addr, err)
 	}
+	var handler http.Handler = api
+	if tr != nil {
+		handler = tr.Handler(api)
+		log.Info("tracing: exporting spans over OTLP/HTTP", "endpoint", tracing.Describe(sc.tracesEndpoint))
+	}
 	hs := &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,

@@ -33,6 +33,10 @@ type serverConfig struct {
 	addrSource string // "-addr" when the flag set Addr; SESSIOND_ADDR otherwise
 	envFile    string // the .env file read, for the start-up line
 
+	// tracesEndpoint is where OTLP traces go (OTEL_EXPORTER_OTLP_ENDPOINT
+	// and friends, read by run); "" for no tracing.
+	tracesEndpoint string
+
 	// consoleSettings are the settings the console's configuration page
 	// shows, filled by run when UI is on.
 	consoleSettings []httpapi.ConsoleSetting
@@ -180,12 +184,21 @@ func describeSettings(cfg *config.Config, sc *serverConfig, getenv func(string) 
 	for _, s := range serverSettings {
 		add(s.Env, s.Flag, s.Secret, s.Value(sc))
 	}
+	// Tracing's standard variables (docs/sessiond.md, Tracing); an endpoint
+	// with credentials never gets here, sessiond refuses it at start-up.
+	for _, env := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		add(env, "", false, redactURL(getenv(env)))
+	}
+	add("OTEL_EXPORTER_OTLP_HEADERS", "", true, "")
 	return out
 }
 
 // redactURL hides the password of a URL; a URL it cannot read is hidden
 // whole, since it may hold one.
 func redactURL(v string) string {
+	if v == "" {
+		return ""
+	}
 	u, err := url.Parse(v)
 	if err != nil {
 		return "(set, unreadable: hidden)"
