@@ -2,6 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -412,5 +416,46 @@ func decodeInto(t *testing.T, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%s: %v", b, err)
+	}
+}
+
+// TestConsoleTLS: behind sessiond's own TLS listener the console signs in,
+// its Secure cookie comes back over HTTPS, and its pages carry HSTS.
+func TestConsoleTLS(t *testing.T) {
+	cert, key := selfSigned(t)
+	d := startDaemon(t, map[string]string{
+		"SESSIOND_TLS_CERT_FILE": cert, "SESSIOND_TLS_KEY_FILE": key, "SESSIOND_UI": "true",
+		"SESSIOND_API_KEYS": "admin:" + consoleAdminKey,
+	})
+	if !strings.HasPrefix(d.URL, "https://") {
+		t.Fatalf("URL %s is not https", d.URL)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := *d.client
+	c.Jar = jar
+	post, err := http.NewRequest("POST", d.URL+"/ui/login", strings.NewReader(url.Values{"key": {consoleAdminKey}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	post.Header.Set("Origin", d.URL)
+	resp, err := c.Do(post) // follows the redirect to /ui/ with the cookie
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/ui/" || !strings.Contains(string(body), "<h1>Overview</h1>") {
+		t.Fatalf("after signing in over HTTPS: %d at %s\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(hsts, "max-age=") {
+		t.Errorf("console over TLS without HSTS: %q", hsts)
+	}
+	u, _ := url.Parse(d.URL)
+	if ck := jar.Cookies(u); len(ck) != 1 || ck[0].Name != "__Host-sessiond-console" {
+		t.Errorf("cookies kept for %s: %v", d.URL, ck)
 	}
 }
