@@ -66,3 +66,14 @@ func (d *dirtyKeys) sweep() {
 		return true
 	})
 }
+
+// wrote notes keys this process changed, for the client-side cache.
+func (s *Store) wrote(keys ...string) {
+	if s.dirty == nil || len(keys) == 0 {
+		return
+	}
+	s.dirty.mark(keys...)
+	if s.writes.Add(1)%4096 == 0 {
+		s.dirty.sweep()
+	}
+}
