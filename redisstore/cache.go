@@ -68,6 +68,17 @@ func (d *dirtyKeys) sweep() {
 	})
 }
 
+// wrote notes keys this process changed, for the client-side cache.
+func (s *Store) wrote(keys ...string) {
+	if s.dirty == nil || len(keys) == 0 {
+		return
+	}
+	s.dirty.mark(keys...)
+	if s.writes.Add(1)%4096 == 0 {
+		s.dirty.sweep()
+	}
+}
+
 // cacheCounts counts the reads served through the client-side cache.
 type cacheCounts struct {
 	hits, misses atomic.Uint64

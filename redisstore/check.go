@@ -3,8 +3,6 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -39,29 +37,24 @@ func (s *Store) CheckConsistency(ctx context.Context, now time.Time) error {
 				return wrap(err)
 			}
 			for _, k := range e.Elements {
-				rest := strings.TrimPrefix(k, s.keys.prefix)
-				if len(rest) < 6 || rest[0] != '{' || rest[4] != '}' {
+				b, kind, rest, ok := s.keys.parse(k)
+				if !ok {
 					return fmt.Errorf("unexpected key %q", k)
 				}
-				b, err := strconv.ParseInt(rest[1:4], 16, 32)
-				if err != nil {
-					return fmt.Errorf("unexpected key %q", k)
-				}
-				st := want[int(b)]
+				st := want[b]
 				if st == nil {
 					st = &bucketState{}
-					want[int(b)] = st
+					want[b] = st
 				}
-				switch rest[5] {
-				case 's':
+				switch kind {
+				case kindSession:
 					sessions = append(sessions, k)
-				case 'u':
-					user := rest[6:]
-					if err := s.checkUser(ctx, c, int(b), user, now, named, &st.total, &st.expired); err != nil {
+				case kindUser:
+					if err := s.checkUser(ctx, c, b, rest, now, named, &st.total, &st.expired); err != nil {
 						return err
 					}
 					st.users++
-				case 'q', 'c', 'h':
+				case kindQueue, kindCleanup, kindCounters:
 				default:
 					return fmt.Errorf("unexpected key %q", k)
 				}

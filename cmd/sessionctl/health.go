@@ -12,6 +12,7 @@ import (
 
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/config"
+	"github.com/sessiondb/sessiondb/internal/redisnode"
 	"github.com/sessiondb/sessiondb/redisstore"
 )
 
@@ -132,7 +133,7 @@ func checkHealth(ctx context.Context, cfg config.Config) health {
 			h.warnings = append(h.warnings, fmt.Sprintf("INFO on %s failed: %s", addr, oneLine(err)))
 			continue
 		}
-		f := parseInfo(info)
+		f := redisnode.ParseInfo(info)
 		if f["role"] == "slave" && len(c.Nodes()) == 1 {
 			return health{code: exitUnavailable, msg: fmt.Sprintf("%s is a read-only replica; point the configuration at the primary (or at Sentinel)", cfg.Describe())}
 		}
@@ -157,17 +158,6 @@ func checkHealth(ctx context.Context, cfg config.Config) health {
 		h.msg += " (" + strings.Join(details, "; ") + ")"
 	}
 	return h
-}
-
-// parseInfo reads the fields of an INFO reply.
-func parseInfo(info string) map[string]string {
-	f := make(map[string]string)
-	for line := range strings.SplitSeq(info, "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
-			f[k] = v
-		}
-	}
-	return f
 }
 
 // oneLine keeps an error message on one line.

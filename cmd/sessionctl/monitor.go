@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/redisnode"
 	"github.com/sessiondb/sessiondb/redisstore"
 )
 
@@ -140,18 +141,18 @@ func takeSample(ctx context.Context, m *sessiondb.Manager, rs *redisstore.Store,
 	}
 	ictx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	nodes, err := primaries(ictx, c)
+	nodes, err := redisnode.Primaries(ictx, c)
 	if err != nil {
 		s.err = err
 		return s
 	}
 	for _, n := range nodes {
-		info, err := n.client.Do(ictx, n.client.B().Info().Section("stats", "commandstats", "memory").Build()).ToString()
+		info, err := n.Client.Do(ictx, n.Client.B().Info().Section("stats", "commandstats", "memory").Build()).ToString()
 		if err != nil {
 			s.err = err
 			return s
 		}
-		f := parseInfo(info)
+		f := redisnode.ParseInfo(info)
 		ev, _ := strconv.ParseInt(f["evicted_keys"], 10, 64)
 		s.evictedKeys += ev
 		s.gets += commandCalls(f["cmdstat_get"])

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/sessiondb/sessiondb/internal/redisnode"
 )
 
 func cmdSnapshot(ctx context.Context, a *app, args []string) int {
@@ -56,48 +57,22 @@ snapshot is still made and the path reported as unknown.`, `
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	nodes, err := primaries(ctx, c)
+	nodes, err := redisnode.Primaries(ctx, c)
 	if err != nil {
 		return a.fail(cfg, err)
 	}
 	for _, n := range nodes {
 		start := time.Now()
-		if err := bgsave(ctx, n.client); err != nil {
+		if err := bgsave(ctx, n.Client); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				a.errorf("%s: the snapshot did not finish within %s", n.addr, *timeout)
+				a.errorf("%s: the snapshot did not finish within %s", n.Addr, *timeout)
 				return exitError
 			}
-			return a.fail(cfg, fmt.Errorf("%s: %w", n.addr, err))
+			return a.fail(cfg, fmt.Errorf("%s: %w", n.Addr, err))
 		}
-		fmt.Fprintf(a.stdout, "snapshot of %s written in %s: %s\n", n.addr, time.Since(start).Round(time.Millisecond), persistencePaths(ctx, n.client))
+		fmt.Fprintf(a.stdout, "snapshot of %s written in %s: %s\n", n.Addr, time.Since(start).Round(time.Millisecond), persistencePaths(ctx, n.Client))
 	}
 	return exitOK
-}
-
-type node struct {
-	addr   string
-	client rueidis.Client
-}
-
-// primaries returns the primary nodes: the one node of a standalone or
-// Sentinel setup, the primaries of a cluster. They are sorted by address.
-func primaries(ctx context.Context, c rueidis.Client) ([]node, error) {
-	all := c.Nodes()
-	var out []node
-	for addr, n := range all {
-		if len(all) > 1 {
-			role, err := n.Do(ctx, n.B().Role().Build()).ToArray()
-			if err != nil {
-				return nil, err
-			}
-			if r, _ := role[0].ToString(); r != "master" {
-				continue
-			}
-		}
-		out = append(out, node{addr, n})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].addr < out[j].addr })
-	return out, nil
 }
 
 // bgsave starts a BGSAVE and waits until it is done.
@@ -180,7 +155,7 @@ func persistence(ctx context.Context, c rueidis.Client) (map[string]string, erro
 	if err != nil {
 		return nil, err
 	}
-	return parseInfo(info), nil
+	return redisnode.ParseInfo(info), nil
 }
 
 // persistencePaths describes where the node keeps its RDB file and AOF.
