@@ -27,6 +27,10 @@ import (
 // its figures before any script runs; app.js adds the live charts of the
 // overview and the confirmation dialogs. The pages allow no inline script or
 // style (Content-Security-Policy), and every asset is embedded.
+//
+// Adding a page takes a route with a title in routes() (the navigation is
+// built from those, in table order), its handler, and its template in
+// console/ defining "content" (rendered inside layout.html).
 
 //go:embed console
 var consoleFS embed.FS
