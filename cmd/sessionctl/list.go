@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/wire"
 )
 
 func cmdList(ctx context.Context, a *app, args []string) error {
@@ -17,7 +18,8 @@ func cmdList(ctx context.Context, a *app, args []string) error {
 Lists a user's live sessions, newest first: id, creation, last activity,
 when the session ends (the earlier of its absolute expiry and its idle
 timeout) and its metadata. Tokens are never shown: stores do not hold them.
-Long metadata values are cut in the table; --json prints them whole.`, `
+Long metadata values are cut in the table; --json prints them whole, in
+the API's session objects, whose expires_at is when the session ends.`, `
   sessionctl list user123
   sessionctl list --user user123 --json | jq -r '.sessions[].id'`)
 	rest, err := a.parse(fs, args, true)
@@ -48,11 +50,10 @@ Long metadata values are cut in the table; --json prints them whole.`, `
 		return err
 	}
 	if *asJSON {
-		out := struct {
-			Sessions []sessionJSON `json:"sessions"`
-		}{Sessions: make([]sessionJSON, len(ss))}
+		// The API's answer to GET /v1/users/{user_id}/sessions.
+		out := wire.SessionList{Sessions: make([]wire.Session, len(ss))}
 		for i, s := range ss {
-			out.Sessions[i] = toSessionJSON(s)
+			out.Sessions[i] = wire.FromSession(s, false)
 		}
 		if err := writeJSON(a.stdout, out); err != nil {
 			return err

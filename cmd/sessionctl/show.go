@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/wire"
 )
 
 // checkID checks a session id given on the command line; a mistake is a
@@ -59,7 +60,8 @@ revoked). Looking a session up does not count as activity.`, `
 		return err
 	}
 	if *asJSON {
-		if err := writeJSON(a.stdout, toSessionJSON(s)); err != nil {
+		// The API's session object.
+		if err := writeJSON(a.stdout, wire.FromSession(s, false)); err != nil {
 			return err
 		}
 		return nil

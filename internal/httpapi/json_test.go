@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"encoding/json"
+	"maps"
+	"reflect"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
-	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/wire"
+	"github.com/sessiondb/sessiondb/internal/wire/wiretest"
 )
 
 // wantDecoded is what encoding/json decodes from appendString(s): s with
@@ -57,39 +59,32 @@ func FuzzAppendString(f *testing.F) {
 	f.Fuzz(checkAppendString)
 }
 
+// TestAppendSession holds sessiond's session object to the golden file
+// that sessionctl's and the clients' tests read too.
 func TestAppendSession(t *testing.T) {
-	created := time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.FixedZone("X", 3600))
-	sess := &sessiondb.Session{
-		Record: sessiondb.Record{
-			ID: "00aAAAAAAAAAAAAAAAA", UserID: "user \"1\"",
-			CreatedAt: created, ExpiresAt: created.Add(time.Hour), LastSeenAt: created.Add(time.Minute),
-			IdleTimeout: 10 * time.Minute,
-			Metadata:    map[string]string{"ip": "192.0.2.1", "agent": "x\ny"},
-		},
-		Token: "sdb_secret",
+	sess := wiretest.Session()
+	var golden map[string]any
+	if err := json.Unmarshal(wiretest.Golden, &golden); err != nil {
+		t.Fatal(err)
 	}
 	for _, withToken := range []bool{false, true} {
-		b := appendSession(nil, sess, withToken)
+		w := wire.FromSession(sess, withToken)
+		b := appendSession(nil, &w)
 		var got map[string]any
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("appendSession = %s: %v", b, err)
 		}
-		want := map[string]any{
-			"id": sess.ID, "user_id": sess.UserID,
-			"created_at":   "2026-01-02T02:04:05.678Z",
-			"expires_at":   "2026-01-02T02:15:05.678Z", // the idle deadline comes first
-			"last_seen_at": "2026-01-02T02:05:05.678Z",
-			"metadata":     map[string]any{"ip": "192.0.2.1", "agent": "x\ny"},
-		}
+		want := maps.Clone(golden)
 		if withToken {
-			want["token"] = "sdb_secret"
+			want["token"] = string(sess.Token)
 		}
-		if string(mustMarshal(got)) != string(mustMarshal(want)) {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("appendSession(withToken=%v) = %s, want %v", withToken, b, want)
 		}
 	}
 	sess.Metadata = nil
-	if b := appendSession(nil, sess, false); !strings.Contains(string(b), `"metadata":{}`) {
+	w := wire.FromSession(sess, false)
+	if b := appendSession(nil, &w); !strings.Contains(string(b), `"metadata":{}`) {
 		t.Errorf("appendSession without metadata = %s, want metadata {}", b)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/wire"
 )
 
 // createRequest is the body of POST /v1/sessions. Pointers tell an absent
@@ -121,7 +122,8 @@ func token(t *string) (string, error) {
 // writeSession answers with one session object.
 func (s *Server) writeSession(w http.ResponseWriter, status int, sess *sessiondb.Session, withToken bool) error {
 	bp := s.getBuf()
-	b := appendSession(*bp, sess, withToken)
+	ws := wire.FromSession(sess, withToken)
+	b := appendSession(*bp, &ws)
 	b = append(b, '\n')
 	writeJSON(w, status, b)
 	s.putBuf(bp, b)
