@@ -102,7 +102,7 @@ var Settings = WithDefaults(Default(), []Setting[Config]{
 	Seconds("CLEANUP_INTERVAL_SECONDS", "cleanup-interval-seconds", "period of the background cleanup of expired index entries", 1, maxSeconds, func(c *Config) *time.Duration { return &c.CleanupInterval }),
 	Custom("SESSION_KEY_PREFIX", "session-key-prefix", "prefix of every Redis key (no '{' or '}'; keep it short: it is in every key)",
 		func(c *Config, v string) error {
-			if v == "" || strings.ContainsAny(v, "{}") {
+			if v == "" || redisstore.CheckPrefix(v) != nil {
 				return errors.New("must be non-empty, without '{' or '}'")
 			}
 			c.KeyPrefix = v

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,8 +154,8 @@ func newStore(opt Options) (*Store, error) {
 	if opt.Prefix == "" {
 		opt.Prefix = DefaultPrefix
 	}
-	if strings.ContainsAny(opt.Prefix, "{}") {
-		return nil, fmt.Errorf("redisstore: key prefix %q must not contain '{' or '}'", opt.Prefix)
+	if err := CheckPrefix(opt.Prefix); err != nil {
+		return nil, err
 	}
 	if opt.WaitReplicas < 0 || opt.WaitTimeout < 0 {
 		return nil, errors.New("redisstore: WaitReplicas and WaitTimeout must not be negative")
@@ -206,9 +205,6 @@ func (s *Store) get() (rueidis.Client, error) {
 
 // Client returns the store's client, or an error when it is not connected.
 func (s *Store) Client() (rueidis.Client, error) { return s.get() }
-
-// Prefix returns the key prefix.
-func (s *Store) Prefix() string { return s.keys.prefix }
 
 // Prefix returns the key prefix.
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,7 +40,7 @@ func text(s string) string {
 // metadataText prints metadata as sorted key=value pairs; values longer than
 // max runes are cut (max 0: never).
 func metadataText(md map[string]string, max int) string {
-	keys := sortedKeys(md)
+	keys := slices.Sorted(maps.Keys(md))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		v := md[k]
@@ -99,13 +100,4 @@ func bytesText(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-func sortedKeys(md map[string]string) []string {
-	keys := make([]string, 0, len(md))
-	for k := range md {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -96,7 +98,7 @@ revoked). Looking a session up does not count as activity.`, `
 // writeMetadata prints metadata one pair a line, keys aligned.
 func writeMetadata(a *app, md map[string]string) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	for _, k := range sortedKeys(md) {
+	for _, k := range slices.Sorted(maps.Keys(md)) {
 		fmt.Fprintf(tw, "  %s\t%s\n", text(k), text(md[k]))
 	}
 	tw.Flush()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sessiondb/sessiondb/config"
+	"github.com/sessiondb/sessiondb/internal/httpapi"
 )
 
 // serverConfig holds sessiond's own settings; the store and session settings
@@ -37,7 +38,7 @@ func defaultServerConfig() serverConfig {
 		LogFormat:     "text",
 		LogLevel:      slog.LevelInfo,
 		ShutdownGrace: 15 * time.Second,
-		MaxBodyBytes:  16 << 10,
+		MaxBodyBytes:  httpapi.DefaultMaxBodyBytes,
 	}
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -290,8 +291,6 @@ func appendSession(b []byte, w *wire.Session) []byte {
 	return append(b, '}')
 }
 
-const hexDigits = "0123456789abcdef"
-
 // appendString appends s as a JSON string. Invalid UTF-8 bytes become U+FFFD,
 // as encoding/json does; U+2028 and U+2029 are escaped so that the output is
 // also valid JavaScript.
@@ -316,7 +315,8 @@ func appendString(b []byte, s string) []byte {
 			case '\t':
 				b = append(b, '\\', 't')
 			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+				b = append(b, '\\', 'u', '0', '0')
+				b = hex.AppendEncode(b, []byte{c})
 			}
 			i++
 			start = i
@@ -329,7 +329,8 @@ func appendString(b []byte, s string) []byte {
 			b = append(b, `\ufffd`...)
 		case r == '\u2028' || r == '\u2029':
 			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			b = append(b, '\\', 'u')
+			b = hex.AppendEncode(b, []byte{byte(r >> 8), byte(r)})
 		default:
 			i += size
 			continue

@@ -71,7 +71,7 @@ func loadOpenAPI(t *testing.T) (openAPIDocument, map[string]operation) {
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	_, ops := loadOpenAPI(t)
 	var served []string
-	for _, rt := range Routes() {
+	for _, rt := range routes() {
 		key := rt.Method + " " + rt.Path
 		served = append(served, key)
 		if _, ok := ops[key]; !ok {

@@ -57,12 +57,11 @@ type Server struct {
 	metrics  *metrics.Metrics
 	inFlight prometheus.Gauge
 
-	maxBody       int64
-	maxTTLSeconds int64
-	readyTimeout  time.Duration
-	errTooLarge   *apiError
-	bodies        sync.Pool // *[]byte of maxBody+1 bytes
-	outBufs       sync.Pool // *[]byte for answers
+	maxBody      int64
+	readyTimeout time.Duration
+	errTooLarge  *apiError
+	bodies       sync.Pool // *[]byte of maxBody+1 bytes
+	outBufs      sync.Pool // *[]byte for answers
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -82,14 +81,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("httpapi: negative MaxBodyBytes")
 	}
 	s := &Server{
-		m:             cfg.Manager,
-		keys:          cfg.Keys,
-		log:           cfg.Logger,
-		metrics:       cfg.Metrics,
-		maxBody:       cfg.MaxBodyBytes,
-		readyTimeout:  cfg.ReadyTimeout,
-		maxTTLSeconds: int64(cfg.Manager.Options().MaxTTL / time.Second),
-		mux:           http.NewServeMux(),
+		m:            cfg.Manager,
+		keys:         cfg.Keys,
+		log:          cfg.Logger,
+		metrics:      cfg.Metrics,
+		maxBody:      cfg.MaxBodyBytes,
+		readyTimeout: cfg.ReadyTimeout,
+		mux:          http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -141,9 +139,6 @@ type Route struct {
 	quiet  bool // logged at debug level: probes and scrapes
 	handle func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
-
-// Routes returns the API's route table.
-func Routes() []Route { return routes() }
 
 // routes is the one place where routes are declared.
 func routes() []Route {

@@ -2,8 +2,8 @@ package httpapi
 
 import (
 	"errors"
+	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/sessiondb/sessiondb"
@@ -87,16 +87,18 @@ func missing(field string) *apiError {
 	return invalidArgument(field, field+" is required")
 }
 
-// ttl converts an optional ttl_seconds: absent means the default (0 for the
-// Manager); present, it must be from 1 to the maximum.
-func (s *Server) ttl(secs *int64) (time.Duration, error) {
+// parseTTL converts an optional ttl_seconds. Absent means the default, which is
+// 0 for the Manager; so a ttl_seconds of 0, like a negative one, is refused
+// here. The Manager checks the maximum; seconds too many for a Duration are
+// passed on as the longest one, which it refuses as above the maximum.
+func parseTTL(secs *int64) (time.Duration, error) {
 	switch {
 	case secs == nil:
 		return 0, nil
 	case *secs <= 0:
 		return 0, invalidArgument("ttl_seconds", "invalid ttl_seconds: must be a positive whole number of seconds")
-	case *secs > s.maxTTLSeconds:
-		return 0, invalidArgument("ttl_seconds", "invalid ttl_seconds: above the maximum of "+strconv.FormatInt(s.maxTTLSeconds, 10)+" seconds")
+	case *secs > math.MaxInt64/int64(time.Second):
+		return math.MaxInt64, nil
 	}
 	return time.Duration(*secs) * time.Second, nil
 }
@@ -139,7 +141,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if req.UserID == nil {
 		return missing("user_id")
 	}
-	ttl, err := s.ttl(req.TTLSeconds)
+	ttl, err := parseTTL(req.TTLSeconds)
 	if err != nil {
 		return err
 	}
@@ -183,7 +185,7 @@ func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ttl, err := s.ttl(req.TTLSeconds)
+	ttl, err := parseTTL(req.TTLSeconds)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@
 package wire
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/sessiondb/sessiondb"
@@ -31,17 +32,17 @@ var Fields = []string{"id", "user_id", "created_at", "expires_at", "last_seen_at
 
 // Session is the session object of the API.
 type Session struct {
-	ID         string            `json:"id"`
-	UserID     string            `json:"user_id"`
-	CreatedAt  Time              `json:"created_at"`
-	ExpiresAt  Time              `json:"expires_at"` // the effective end
-	LastSeenAt Time              `json:"last_seen_at"`
-	Metadata   map[string]string `json:"metadata"`        // never nil when written
-	Token      string            `json:"token,omitempty"` // create and rotate only
+	ID         string   `json:"id"`
+	UserID     string   `json:"user_id"`
+	CreatedAt  Time     `json:"created_at"`
+	ExpiresAt  Time     `json:"expires_at"` // the effective end
+	LastSeenAt Time     `json:"last_seen_at"`
+	Metadata   Metadata `json:"metadata"`
+	Token      string   `json:"token,omitempty"` // create and rotate only
 }
 
 // FromSession returns the wire form of s: expires_at is s's effective
-// expiry, metadata {} when s has none, and the token only with withToken.
+// expiry, and the token is there only with withToken.
 func FromSession(s *sessiondb.Session, withToken bool) Session {
 	w := Session{
 		ID:         s.ID,
@@ -50,9 +51,6 @@ func FromSession(s *sessiondb.Session, withToken bool) Session {
 		ExpiresAt:  Time{s.EffectiveExpiry()},
 		LastSeenAt: Time{s.LastSeenAt},
 		Metadata:   s.Metadata,
-	}
-	if w.Metadata == nil {
-		w.Metadata = map[string]string{}
 	}
 	if withToken {
 		w.Token = string(s.Token)
@@ -72,7 +70,7 @@ func (w *Session) Session() *sessiondb.Session {
 			CreatedAt:  w.CreatedAt.UTC(),
 			ExpiresAt:  w.ExpiresAt.UTC(),
 			LastSeenAt: w.LastSeenAt.UTC(),
-			Metadata:   w.Metadata,
+			Metadata:   map[string]string(w.Metadata),
 		},
 		Token: sessiondb.Token(w.Token),
 	}
@@ -80,6 +78,18 @@ func (w *Session) Session() *sessiondb.Session {
 		s.Metadata = nil
 	}
 	return s
+}
+
+// Metadata is a session's metadata on the wire: an object of string values,
+// {} when there is none.
+type Metadata map[string]string
+
+// MarshalJSON implements json.Marshaler: a nil Metadata is {}.
+func (m Metadata) MarshalJSON() ([]byte, error) {
+	if m == nil {
+		return []byte("{}"), nil
+	}
+	return json.Marshal(map[string]string(m))
 }
 
 // SessionList is the answer of GET /v1/users/{user_id}/sessions and the

@@ -103,3 +103,12 @@ func TestTime(t *testing.T) {
 		}
 	}
 }
+
+func TestNoMetadata(t *testing.T) {
+	s := wiretest.Session()
+	s.Metadata = nil
+	b, err := json.Marshal(wire.FromSession(s, false))
+	if err != nil || !strings.Contains(string(b), `"metadata":{}`) {
+		t.Errorf("FromSession without metadata = %s, %v; want metadata {}", b, err)
+	}
+}
