@@ -51,7 +51,7 @@ func (s *Server) decode(r *http.Request, v any, optional bool) error {
 		return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			message: "the request body must be application/json"}
 	}
-	if tr, ok := v.(*tokenRequest); ok {
+	if tr, ok := v.(*tokenRequest); ok && !s.stdJSON {
 		// The hot path (validate): skip encoding/json's reflection when the
 		// body is the plain {"token":"..."} that clients send.
 		if tok, ok := scanTokenBody(body); ok {
@@ -291,9 +291,10 @@ func appendSession(b []byte, w *wire.Session) []byte {
 	return append(b, '}')
 }
 
-// appendString appends s as a JSON string. Invalid UTF-8 bytes become U+FFFD,
-// as encoding/json does; U+2028 and U+2029 are escaped so that the output is
-// also valid JavaScript.
+// appendString appends s as a JSON string, byte for byte as encoding/json
+// writes it without HTML escaping: invalid UTF-8 bytes become U+FFFD, and
+// U+2028 and U+2029 are escaped so that the output is also valid
+// JavaScript. FuzzAppendSession holds the two together.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -314,6 +315,10 @@ func appendString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case '\t':
 				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			default:
 				b = append(b, '\\', 'u', '0', '0')
 				b = hex.AppendEncode(b, []byte{c})

@@ -67,6 +67,10 @@ type Server struct {
 	unmatched http.Handler
 	metricsH  http.Handler
 
+	// stdJSON turns the fast paths off (scanTokenBody, appendSession) for
+	// encoding/json: only BenchmarkValidateLoopback sets it, to compare.
+	stdJSON bool
+
 	shuttingDown atomic.Bool
 	storeReady   atomic.Bool // the last readiness probe's result
 }

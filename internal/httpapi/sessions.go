@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
@@ -125,7 +126,12 @@ func token(t *string) (string, error) {
 func (s *Server) writeSession(w http.ResponseWriter, status int, sess *sessiondb.Session, withToken bool) error {
 	bp := s.getBuf()
 	ws := wire.FromSession(sess, withToken)
-	b := appendSession(*bp, &ws)
+	var b []byte
+	if s.stdJSON {
+		b, _ = json.Marshal(ws) // cannot fail: strings, times and a map of strings
+	} else {
+		b = appendSession(*bp, &ws)
+	}
 	b = append(b, '\n')
 	writeJSON(w, status, b)
 	s.putBuf(bp, b)

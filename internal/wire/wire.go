@@ -20,6 +20,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -84,12 +85,20 @@ func (w *Session) Session() *sessiondb.Session {
 // {} when there is none.
 type Metadata map[string]string
 
-// MarshalJSON implements json.Marshaler: a nil Metadata is {}.
+// MarshalJSON implements json.Marshaler: a nil Metadata is {}. It leaves
+// HTML escaping to the caller's encoder, as encoding/json does for a plain
+// map.
 func (m Metadata) MarshalJSON() ([]byte, error) {
 	if m == nil {
 		return []byte("{}"), nil
 	}
-	return json.Marshal(map[string]string(m))
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(map[string]string(m)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // SessionList is the answer of GET /v1/users/{user_id}/sessions and the

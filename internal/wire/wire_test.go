@@ -112,3 +112,22 @@ func TestNoMetadata(t *testing.T) {
 		t.Errorf("FromSession without metadata = %s, %v; want metadata {}", b, err)
 	}
 }
+
+// TestEscapes: the metadata is escaped as encoding/json escapes a plain
+// map, with or without HTML escaping.
+func TestEscapes(t *testing.T) {
+	md := map[string]string{"a<": "&>\u2028"}
+	for _, html := range []bool{true, false} {
+		var got, want strings.Builder
+		for out, v := range map[*strings.Builder]any{&got: wire.Metadata(md), &want: md} {
+			enc := json.NewEncoder(out)
+			enc.SetEscapeHTML(html)
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got.String() != want.String() {
+			t.Errorf("escapeHTML %v: Metadata encodes as %s, a map as %s", html, got.String(), want.String())
+		}
+	}
+}
