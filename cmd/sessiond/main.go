@@ -27,6 +27,7 @@ import (
 
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/config"
+	"github.com/sessiondb/sessiondb/internal/tracing"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -109,6 +110,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	if err := errors.Join(cfg.Check(), sc.check()); err != nil {
 		return err
+	}
+	if sc.tracesEndpoint, err = tracing.Endpoint(getenv); err != nil {
+		return err
+	}
+	if sc.UI {
+		flagged := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { flagged[f.Name] = true })
+		sc.consoleSettings = describeSettings(&cfg, &sc, getenv, flagged)
 	}
 	switch {
 	case *showVersion:

@@ -16,6 +16,7 @@ import (
 	"github.com/sessiondb/sessiondb/config"
 	"github.com/sessiondb/sessiondb/internal/httpapi"
 	"github.com/sessiondb/sessiondb/internal/metrics"
+	"github.com/sessiondb/sessiondb/internal/tracing"
 )
 
 // serve is sessiond's life in three steps: open everything that can fail
@@ -28,14 +29,17 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 	}
 	err = d.run(ctx)
 	d.close()
+	log.Info("stopped")
 	return err
 }
 
-// service is what openService made: run serves it, close releases the store.
+// service is what openService made: run serves it, close releases the store
+// and sends the last spans.
 type service struct {
 	sc    serverConfig
 	log   *slog.Logger
 	store sessiondb.Store
+	tr    *tracing.Tracing // nil without OTEL_EXPORTER_OTLP_ENDPOINT
 	m     *sessiondb.Manager
 	met   *metrics.Metrics
 	api   *httpapi.Server
@@ -43,10 +47,11 @@ type service struct {
 	hs    *http.Server
 }
 
-// openService loads the API keys and TLS certificate, opens the store, builds
-// the manager and the API, and binds the listener. On an error it closes
-// what it opened.
-func openService(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Logger) (*service, error) {
+// openService loads the API keys and TLS certificate, opens the store and
+// the trace exporter, builds the manager and the API (with the console when
+// SESSIOND_UI is on), and binds the listener. On an error it closes what it
+// opened.
+func openService(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Logger) (_ *service, err error) {
 	keys, err := httpapi.LoadKeys(sc.APIKeys, sc.APIKeysFile)
 	if err != nil {
 		return nil, err
@@ -69,27 +74,49 @@ func openService(ctx context.Context, cfg config.Config, sc serverConfig, log *s
 		return nil, err
 	}
 	d := &service{sc: sc, log: log, store: st, met: metrics.New(version)}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if sc.tracesEndpoint != "" {
+		if d.tr, err = tracing.Start(ctx, sc.tracesEndpoint, version); err != nil {
+			return nil, err
+		}
+	}
 	opts := cfg.Options()
 	opts.Logger = log.With("component", "sessiondb")
-	if d.m, err = sessiondb.New(d.met.InstrumentStore(st), opts); err != nil {
-		st.Close()
+	var managed sessiondb.Store = d.met.InstrumentStore(st)
+	if d.tr != nil {
+		managed = d.tr.Store(managed)
+	}
+	if d.m, err = sessiondb.New(managed, opts); err != nil {
 		return nil, err
 	}
 	d.met.RegisterStats(d.m, 0, 0)
+	cache, _ := st.(metrics.CacheSource)
+	d.met.RegisterCache(cache)
+	var console *httpapi.ConsoleConfig
+	if sc.UI {
+		console = &httpapi.ConsoleConfig{Settings: sc.consoleSettings, Store: cfg.Describe(), Version: version}
+	}
 	d.api, err = httpapi.New(httpapi.Config{
 		Manager: d.m, Keys: keys, Metrics: d.met, MaxBodyBytes: sc.MaxBodyBytes,
-		Logger: log.With("component", "http"),
+		Logger: log.With("component", "http"), Console: console,
 	})
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	if d.ln, err = net.Listen("tcp", sc.Addr); err != nil {
-		st.Close()
 		return nil, fmt.Errorf("%s %s: %w", sc.addrName(), sc.Addr, err)
 	}
+	var handler http.Handler = d.api
+	if d.tr != nil {
+		handler = d.tr.Handler(d.api)
+		log.Info("tracing: exporting spans over OTLP/HTTP", "endpoint", tracing.Describe(sc.tracesEndpoint))
+	}
 	d.hs = &http.Server{
-		Handler:           d.api,
+		Handler:           handler,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -117,6 +144,9 @@ func openService(ctx context.Context, cfg config.Config, sc serverConfig, log *s
 	log.Info("listening", startAttrs...)
 	if cfg.UsesRedis() {
 		checkStore(ctx, d.m, cfg, log)
+	}
+	if sc.UI {
+		log.Info("admin console", "url", scheme+"://"+addr+"/ui/")
 	}
 	return d, nil
 }
@@ -184,10 +214,17 @@ func (d *service) shutdownHTTP() error {
 	return nil
 }
 
-// close closes the store, after everything that used it has stopped.
+// close closes the store, after everything that used it has stopped, then
+// sends the spans not sent yet and stops the exporter.
 func (d *service) close() {
 	if err := d.store.Close(); err != nil && !errors.Is(err, sessiondb.ErrClosed) {
 		d.log.Warn("closing the store", "err", err)
 	}
-	d.log.Info("stopped")
+	if d.tr != nil {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := d.tr.Shutdown(flushCtx); err != nil {
+			d.log.Warn("tracing: sending the last spans", "err", err)
+		}
+	}
 }
