@@ -90,6 +90,9 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.R
 	key := s.keys.session(id)
 	var res rueidis.RedisResult
 	if s.cacheTTL > 0 && !s.dirty.dirty(key) {
+		if err := ctx.Err(); err != nil {
+			return nil, wrap(err) // a cache hit would not look at ctx
+		}
 		res = c.DoCache(ctx, c.B().Get().Key(key).Cache(), s.cacheTTL)
 		s.cached.count(res.IsCacheHit())
 	} else {

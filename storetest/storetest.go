@@ -87,6 +87,7 @@ func (e *env) wantStats(want sessiondb.Stats) {
 	e.t.Helper()
 	got := e.stats()
 	got.MemoryUsed, got.MemoryMax = 0, 0
+	want.MemoryUsed, want.MemoryMax = 0, 0
 	if got != want {
 		e.t.Fatalf("Stats = %+v\n                want %+v", got, want)
 	}
@@ -136,6 +137,7 @@ func Run(t *testing.T, newStore func(testing.TB) sessiondb.Store) {
 		{"BadInput", sessiondb.Options{}, testBadInput},
 		{"MixedConcurrent", sessiondb.Options{MaxSessionsPerUser: 3, IdleTimeout: time.Minute}, testMixedConcurrent},
 		{"WalkRestore", sessiondb.Options{}, testWalkRestore},
+		{"CancelledContext", sessiondb.Options{}, testCancelledContext},
 		{"Closed", sessiondb.Options{}, testClosed},
 	}
 	for _, tc := range tests {

@@ -74,7 +74,7 @@ func (a *app) exit(err error) int {
 		a.errorf("%s", a.cfg.ExplainAccessDenied(err, "operator"))
 		return exitUsage
 	case errors.Is(err, context.Canceled):
-		// Ctrl-C: stores report it as unavailability too.
+		// Ctrl-C: every store returns the context's own error (storetest).
 		a.errorf("interrupted: %v", err)
 		return exitError
 	case errors.Is(err, sessiondb.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):

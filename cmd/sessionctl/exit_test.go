@@ -29,7 +29,7 @@ func TestExit(t *testing.T) {
 		{"bad argument", fmt.Errorf("metadata: %w", sessiondb.ErrInvalidArgument), exitUsage, "sessionctl show: metadata: "},
 		{"not found", sessiondb.ErrNotFound, exitNotFound, "sessionctl show: "},
 		{"refused credentials", fmt.Errorf("%w: WRONGPASS", sessiondb.ErrStoreAuth), exitUsage, "WRONGPASS"},
-		{"interrupted", fmt.Errorf("%w: %w", sessiondb.ErrUnavailable, context.Canceled), exitError, "sessionctl show: interrupted: "},
+		{"interrupted", fmt.Errorf("list: %w", context.Canceled), exitError, "sessionctl show: interrupted: "},
 		{"unavailable", fmt.Errorf("%w: dial tcp: refused", sessiondb.ErrUnavailable), exitUnavailable, "(store: "},
 		{"deadline", fmt.Errorf("stats: %w", context.DeadlineExceeded), exitUnavailable, "(store: "},
 		{"other", errors.New("disk full"), exitError, "sessionctl show: disk full\n"},
