@@ -91,14 +91,6 @@ func TestAppendSession(t *testing.T) {
 	}
 }
 
-func mustMarshal(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 func TestIsJSON(t *testing.T) {
 	for ct, want := range map[string]bool{
 		"application/json":                   true,
