@@ -46,7 +46,7 @@ type Config struct {
 	SessionTTL      time.Duration
 	MaxTTL          time.Duration
 	IdleTimeout     time.Duration
-	MaxPerUser      int // 0: no limit
+	MaxPerUser      int // as the setting has it: 0 means no limit
 	LimitPolicy     sessiondb.Policy
 	CleanupInterval time.Duration
 	KeyPrefix       string
@@ -102,7 +102,7 @@ var Settings = WithDefaults(Default(), []Setting[Config]{
 	Seconds("CLEANUP_INTERVAL_SECONDS", "cleanup-interval-seconds", "period of the background cleanup of expired index entries", 1, maxSeconds, func(c *Config) *time.Duration { return &c.CleanupInterval }),
 	Custom("SESSION_KEY_PREFIX", "session-key-prefix", "prefix of every Redis key (no '{' or '}'; keep it short: it is in every key)",
 		func(c *Config, v string) error {
-			if v == "" || strings.ContainsAny(v, "{}") {
+			if v == "" || redisstore.CheckPrefix(v) != nil {
 				return errors.New("must be non-empty, without '{' or '}'")
 			}
 			c.KeyPrefix = v
@@ -167,7 +167,7 @@ func (c Config) UsesRedis() bool { return c.RedisURL != "" || c.RedisHost != "" 
 func (c Config) Options() sessiondb.Options {
 	max := c.MaxPerUser
 	if max == 0 {
-		max = -1 // no limit
+		max = sessiondb.NoLimit // a setting's 0 is none; an option's is the default
 	}
 	return sessiondb.Options{
 		TTL: c.SessionTTL, MaxTTL: c.MaxTTL, IdleTimeout: c.IdleTimeout,

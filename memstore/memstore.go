@@ -113,7 +113,8 @@ func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	if _, ok := s.byID[rec.ID]; ok {
 		return 0, sessiondb.ErrExists
 	}
-	if lim.Max <= 0 {
+	max, limited := lim.Sessions()
+	if !limited {
 		// No limit to check: leave the user's expired entries to Cleanup
 		// rather than visit every session of a user who may have many.
 		s.add(rec)
@@ -127,11 +128,11 @@ func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 		}
 	}
 	evict := 0
-	if len(live) >= lim.Max {
+	if len(live) >= max {
 		if lim.Policy == sessiondb.PolicyReject {
 			return 0, sessiondb.ErrSessionLimit
 		}
-		evict = len(live) - lim.Max + 1
+		evict = len(live) - max + 1
 	}
 	// Past the checks: from here on nothing fails.
 	for _, e := range s.byUser[rec.UserID] {

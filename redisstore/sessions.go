@@ -26,7 +26,7 @@ func (s *Store) Restore(ctx context.Context, rec *sessiondb.Record, now time.Tim
 	if !rec.Live(now) {
 		return false, nil
 	}
-	_, added, err := s.insert(ctx, rec, sessiondb.Limit{}, now, "restore")
+	_, added, err := s.insert(ctx, rec, sessiondb.Limit{Max: sessiondb.NoLimit}, now, "restore")
 	return added, err
 }
 
@@ -50,10 +50,14 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	case lim.Policy == sessiondb.PolicyReject:
 		flags = "r"
 	}
+	max, limited := lim.Sessions()
+	if !limited {
+		max = 0 // insert.lua's "no limit"
+	}
 	v := encode(rec)
 	reply, err := s.exec(ctx, c, insertScript,
 		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
-		[]string{ms(now), string(v), msCeil(rec.EffectiveExpiry()), strconv.Itoa(lim.Max), flags, memberOf(rec.ID, v), rec.UserID},
+		[]string{ms(now), string(v), msCeil(rec.EffectiveExpiry()), strconv.Itoa(max), flags, memberOf(rec.ID, v), rec.UserID},
 	).AsStrSlice()
 	if err != nil {
 		return 0, false, wrap(err)
@@ -86,6 +90,9 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.R
 	key := s.keys.session(id)
 	var res rueidis.RedisResult
 	if s.cacheTTL > 0 && !s.dirty.dirty(key) {
+		if err := ctx.Err(); err != nil {
+			return nil, wrap(err) // a cache hit would not look at ctx
+		}
 		res = c.DoCache(ctx, c.B().Get().Key(key).Cache(), s.cacheTTL)
 		s.cached.count(res.IsCacheHit())
 	} else {

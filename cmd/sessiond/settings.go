@@ -48,7 +48,7 @@ func defaultServerConfig() serverConfig {
 		LogFormat:     "text",
 		LogLevel:      slog.LevelInfo,
 		ShutdownGrace: 15 * time.Second,
-		MaxBodyBytes:  16 << 10,
+		MaxBodyBytes:  httpapi.DefaultMaxBodyBytes,
 	}
 }
 

@@ -59,16 +59,19 @@ type Server struct {
 	metrics  *metrics.Metrics
 	inFlight prometheus.Gauge
 
-	maxBody       int64
-	maxTTLSeconds int64
-	readyTimeout  time.Duration
-	errTooLarge   *apiError
-	bodies        sync.Pool // *[]byte of maxBody+1 bytes
-	outBufs       sync.Pool // *[]byte for answers
+	maxBody      int64
+	readyTimeout time.Duration
+	errTooLarge  *apiError
+	bodies       sync.Pool // *[]byte of maxBody+1 bytes
+	outBufs      sync.Pool // *[]byte for answers
 
 	mux       *http.ServeMux
 	unmatched http.Handler
 	metricsH  http.Handler
+
+	// stdJSON turns the fast paths off (scanTokenBody, appendSession) for
+	// encoding/json: only BenchmarkValidateLoopback sets it, to compare.
+	stdJSON bool
 
 	shuttingDown atomic.Bool
 	storeReady   atomic.Bool // the last readiness probe's result
@@ -86,14 +89,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("httpapi: negative MaxBodyBytes")
 	}
 	s := &Server{
-		m:             cfg.Manager,
-		keys:          cfg.Keys,
-		log:           cfg.Logger,
-		metrics:       cfg.Metrics,
-		maxBody:       cfg.MaxBodyBytes,
-		readyTimeout:  cfg.ReadyTimeout,
-		maxTTLSeconds: int64(cfg.Manager.Options().MaxTTL / time.Second),
-		mux:           http.NewServeMux(),
+		m:            cfg.Manager,
+		keys:         cfg.Keys,
+		log:          cfg.Logger,
+		metrics:      cfg.Metrics,
+		maxBody:      cfg.MaxBodyBytes,
+		readyTimeout: cfg.ReadyTimeout,
+		mux:          http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -158,13 +160,6 @@ type Route struct {
 	title   string        // console pages: the title in the navigation
 	handle  func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
-
-// Routes returns the route table: the API's, then the console's.
-func Routes() []Route { return routes() }
-
-// Console reports whether the route belongs to the admin console, served
-// only when Config.Console is set.
-func (rt Route) Console() bool { return rt.console != consoleNone }
 
 // routes is the one place where routes are declared.
 func routes() []Route {

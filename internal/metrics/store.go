@@ -50,9 +50,6 @@ func (m *Metrics) InstrumentStore(st sessiondb.Store) *Store {
 	return s
 }
 
-// Unwrap returns the wrapped store.
-func (s *Store) Unwrap() sessiondb.Store { return s.next }
-
 func (s *Store) done(op int, start time.Time, err error) {
 	s.dur[op].Observe(time.Since(start).Seconds())
 	if reason := errorReason(err); reason != "" {
