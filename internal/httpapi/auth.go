@@ -40,9 +40,10 @@ type KeySet struct {
 }
 
 type apiKey struct {
-	sum  [sha256.Size]byte
-	role Role
-	name string // the actor of the key's changes in the event log
+	sum     [sha256.Size]byte
+	role    Role
+	name    string            // the actor of the key's changes in the event log
+	console [sha256.Size]byte // the key's secret for console cookies (consoleSecret)
 }
 
 // Len returns the number of keys.
@@ -153,7 +154,7 @@ func (ks *KeySet) add(entry string) error {
 			return nil
 		}
 	}
-	ks.keys = append(ks.keys, apiKey{sum: sum, role: role, name: name})
+	ks.keys = append(ks.keys, apiKey{sum: sum, role: role, name: name, console: consoleSecret(key)})
 	return nil
 }
 

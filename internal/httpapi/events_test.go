@@ -23,7 +23,7 @@ import (
 const (
 	testFrontendKey = "frontend:app:the-frontend-key-0123456789"
 	testOpsKey      = "ops:admin:the-ops-admin-key-0123456789"
-	testAppKey      = "app:the-plain-app-key-0123456789"
+	testPlainAppKey = "app:the-plain-app-key-0123456789"
 )
 
 func bearerOf(entry string) string {
@@ -42,7 +42,7 @@ func newEventServer(tb testing.TB, opt sessiondb.Options) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	keys, err := LoadKeys(testFrontendKey+","+testOpsKey+","+testAppKey, "")
+	keys, err := LoadKeys(testFrontendKey+","+testOpsKey+","+testPlainAppKey, "")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func readPage(tb testing.TB, h http.Handler, query string) eventPageJSON {
 // events, the actor from the API key's name, and the reason of a 404.
 func TestEventsHTTP(t *testing.T) {
 	s := newEventServer(t, sessiondb.Options{MaxSessionsPerUser: 2})
-	front, ops, plain := bearerOf(testFrontendKey), bearerOf(testOpsKey), bearerOf(testAppKey)
+	front, ops, plain := bearerOf(testFrontendKey), bearerOf(testOpsKey), bearerOf(testPlainAppKey)
 	create := func(auth, user, md string) (tok, id string) {
 		t.Helper()
 		w := do(t, s, "POST", "/v1/sessions", `{"user_id":"`+user+`"`+md+`}`, "Authorization", auth)
@@ -447,5 +447,43 @@ func TestEventStream(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestEventsConsoleActor: a revocation made in the console is recorded
+// with the name of the admin key the console was signed in with.
+func TestEventsConsoleActor(t *testing.T) {
+	st, err := memstore.NewWithOptions(memstore.Options{Events: &sessiondb.EventOptions{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sessiondb.New(st, sessiondb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := LoadKeys(testOpsKey+",admin:"+testAdminKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Manager: m, Keys: ks, Metrics: metrics.New("test"), Logger: slog.New(slog.DiscardHandler),
+		Console: &ConsoleConfig{Store: "embedded memory store", Version: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, _ := m.Create(ctx, "alice", 0, nil)
+	b, _ := m.Create(ctx, "alice", 0, nil)
+	opsKey := testOpsKey[strings.LastIndexByte(testOpsKey, ':')+1:]
+	for _, x := range []struct{ key, id string }{{opsKey, a.ID}, {testAdminKey, b.ID}} {
+		c := signInCookie(t, s, x.key)
+		w := form(t, s, "/ui/sessions/revoke", url.Values{"id": {x.id}, "confirmed": {"1"}}, withCookie(c)...)
+		if w.Code != http.StatusSeeOther {
+			t.Fatalf("console revoke: %d %s", w.Code, w.Body)
+		}
+	}
+	p := readPage(t, s, "type=invalidated")
+	if len(p.Events) != 2 || p.Events[0].SessionID != a.ID || p.Events[0].Actor != "ops" ||
+		p.Events[1].SessionID != b.ID || p.Events[1].Actor != "admin" || *p.Events[1].Cause != "admin" {
+		t.Fatalf("console revocations = %+v, want one by ops, one by admin", p.Events)
 	}
 }
