@@ -148,6 +148,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 // Last-Event-ID on without an event. It ends when the client goes, or when
 // the server shuts down.
 func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) error {
+	start := time.Now()
 	if !s.m.EventsEnabled() {
 		return errEventsOff
 	}
@@ -206,6 +207,18 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) error {
 	if err := write(); err != nil {
 		return nil // the client went away
 	}
+	// Started: from now on the stream counts as an open stream, not as a
+	// request in flight, and the route's latency is the time it took to
+	// get here.
+	if sw, ok := w.(*statusWriter); ok {
+		sw.opened = max(time.Since(start), time.Nanosecond)
+	}
+	s.inFlight.Dec()
+	s.streams.Inc()
+	defer func() {
+		s.streams.Dec()
+		s.inFlight.Inc()
+	}()
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/internal/metrics"
 	"github.com/sessiondb/sessiondb/memstore"
@@ -436,6 +438,10 @@ func TestEventStream(t *testing.T) {
 	if ev := r4.nextEvent(t); ev.SessionID != ids[0] {
 		t.Fatalf("since the start, user sse-a: %+v", ev)
 	}
+	// The four open streams are counted as streams, not requests in flight.
+	if n, f := testutil.ToFloat64(s.streams), testutil.ToFloat64(s.inFlight); n != 4 || f != 0 {
+		t.Fatalf("event streams %v, requests in flight %v; want 4 and 0", n, f)
+	}
 	// Shutdown ends every stream.
 	s.Shutdown()
 	for _, rd := range []*sseReader{r, r2, r3, r4} {
@@ -448,6 +454,9 @@ func TestEventStream(t *testing.T) {
 			}
 		}
 	}
+	eventuallyTrue(t, "the stream gauge goes back to 0", func() bool {
+		return testutil.ToFloat64(s.streams) == 0 && testutil.ToFloat64(s.inFlight) == 0
+	})
 }
 
 // TestEventsConsoleActor: a revocation made in the console is recorded
@@ -485,5 +494,17 @@ func TestEventsConsoleActor(t *testing.T) {
 	if len(p.Events) != 2 || p.Events[0].SessionID != a.ID || p.Events[0].Actor != "ops" ||
 		p.Events[1].SessionID != b.ID || p.Events[1].Actor != "admin" || *p.Events[1].Cause != "admin" {
 		t.Fatalf("console revocations = %+v, want one by ops, one by admin", p.Events)
+	}
+}
+
+// eventuallyTrue waits up to ten seconds for cond.
+func eventuallyTrue(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

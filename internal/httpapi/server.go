@@ -58,6 +58,7 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics.Metrics
 	inFlight prometheus.Gauge
+	streams  prometheus.Gauge // open event streams
 
 	maxBody       int64
 	maxTTLSeconds int64
@@ -115,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 		s.readyTimeout = DefaultReadyTimeout
 	}
 	s.inFlight = s.metrics.InFlight()
+	s.streams = s.metrics.EventStreams()
 	s.errTooLarge = &apiError{status: http.StatusRequestEntityTooLarge, code: CodeTooLarge,
 		message: "the request body is larger than " + strconv.FormatInt(s.maxBody, 10) + " bytes"}
 	s.bodies.New = func() any {
@@ -283,7 +285,13 @@ func (s *Server) wrap(rt Route) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		rm.Observe(status, took)
+		if sw.opened > 0 {
+			// An event stream: its latency is the time to start it, not
+			// its whole life, which would swamp the route's histogram.
+			rm.Observe(status, sw.opened)
+		} else {
+			rm.Observe(status, took)
+		}
 		s.logRequest(r, rt, level, status, role, name, took, ae)
 	})
 }
@@ -436,6 +444,7 @@ func cleanPath(p string) string {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	opened time.Duration // an event stream: the time it took to start it
 }
 
 func (w *statusWriter) WriteHeader(code int) {
