@@ -64,6 +64,13 @@ type StoreStats struct {
 	// Memory pressure, for stores that have a memory limit (0 when unknown).
 	MemoryUsed int64 // bytes in use
 	MemoryMax  int64 // the limit in bytes; 0 means none
+
+	// The event log and the revocation memory (EventLog), when the store
+	// keeps them: entries kept and their memory in bytes (an estimate).
+	EventEntries    int64
+	EventBytes      int64
+	Revocations     int64
+	RevocationBytes int64
 }
 
 // Store keeps session records. Implementations must be safe for concurrent

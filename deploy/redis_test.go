@@ -237,10 +237,11 @@ func TestSessiondUserRunsLibrary(t *testing.T) {
 	s := startConf(t, repo("deploy", "redis", "users.acl"))
 	op := s.client(t, "operator", devPasswords["operator"])
 
-	for _, cache := range []string{"0", "30"} {
-		t.Run("client_cache_"+cache, func(t *testing.T) {
+	for _, c := range []struct{ cache, events string }{{"0", "false"}, {"30", "false"}, {"0", "true"}} {
+		t.Run("client_cache_"+c.cache+"_events_"+c.events, func(t *testing.T) {
 			getenv := s.env(t, "sessiond", devPasswords["sessiond"],
-				"REDIS_CLIENT_CACHE_SECONDS", cache, "SESSION_KEY_PREFIX", "sdb:cache"+cache+":")
+				"REDIS_CLIENT_CACHE_SECONDS", c.cache, "SESSION_EVENTS", c.events,
+				"SESSION_KEY_PREFIX", "sdb:cache"+c.cache+c.events+":")
 			exerciseLibrary(t, openStore(t, getenv))
 			if log := aclLog(t, op); len(log) != 0 {
 				t.Fatalf("Redis refused commands of the library to the sessiond user (add them to users.acl and deploy/redis/README.md):\n%s",
@@ -284,10 +285,15 @@ func exerciseLibrary(t *testing.T, st *redisstore.Store) {
 	c := create("alice", 2*time.Hour, nil)
 	// A fourth session evicts the oldest (evict-oldest policy).
 	d := create("alice", time.Hour, nil)
-	if _, err := m.Validate(ctx, string(a.Token)); !errors.Is(err, sessiondb.ErrNotFound) {
+	_, err := m.Validate(ctx, string(a.Token))
+	if !errors.Is(err, sessiondb.ErrNotFound) {
 		t.Fatalf("oldest session after the limit: %v, want ErrNotFound", err)
 	}
-	_, err := m.Validate(ctx, string(b.Token))
+	var ended *sessiondb.EndedError
+	if errors.As(err, &ended) != m.EventsEnabled() || (ended != nil && ended.Reason != sessiondb.EndEvicted) {
+		t.Fatalf("oldest session after the limit: %v; events on: %v", err, m.EventsEnabled())
+	}
+	_, err = m.Validate(ctx, string(b.Token))
 	must(err)
 	_, err = m.Get(ctx, c.ID)
 	must(err)
@@ -341,6 +347,28 @@ func exerciseLibrary(t *testing.T, st *redisstore.Store) {
 		t.Errorf("Stats after cleanup = %+v", st2)
 	}
 	must(m.Ping(ctx))
+	if !m.EventsEnabled() {
+		return
+	}
+	// The event log: read (after the settle time), counted in the statistics.
+	if st2.EventEntries < 25 || st2.EventBytes <= 0 || st2.Revocations == 0 {
+		t.Errorf("Stats of the event log = %+v", st2)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := m.ReadEvents(ctx, "", sessiondb.EventFilter{UserID: "alice"}, 100)
+		must(err)
+		if len(p.Events) > 0 || time.Now().After(deadline) {
+			if len(p.Events) == 0 || p.Events[0].Type != sessiondb.EventCreated || p.Events[0].SessionID != a.ID {
+				t.Fatalf("alice's first event: %+v", p.Events)
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, err := range m.Events(ctx, "", sessiondb.EventFilter{}) {
+		must(err)
+	}
 }
 
 // TestACLDenies checks, with real commands, what the sessiond and operator
@@ -485,6 +513,14 @@ func TestOperatorUserConformance(t *testing.T) {
 	var n atomic.Int64
 	storetest.Run(t, func(tb testing.TB) sessiondb.Store {
 		st, err := redisstore.New(lib, redisstore.Options{Prefix: fmt.Sprintf("sdb:op%d:", n.Add(1))})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return st
+	})
+	storetest.RunEvents(t, func(tb testing.TB, opt sessiondb.EventOptions) sessiondb.Store {
+		st, err := redisstore.New(lib, redisstore.Options{Prefix: fmt.Sprintf("sdb:op%d:", n.Add(1)),
+			Events: &opt, EventSettle: time.Millisecond})
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -57,6 +57,16 @@ type Options struct {
 	// WaitTimeout bounds the wait for replicas (it cannot be unbounded).
 	// Default DefaultWaitTimeout; negative is an error.
 	WaitTimeout time.Duration
+	// Events, when not nil, makes the store record events, each in the
+	// script that makes its change, and remember why sessions ended
+	// (sessiondb.EventLog; docs/events.md). Default nil: off.
+	Events *sessiondb.EventOptions
+	// EventSettle is how old a change must be, by the clock of the Redis
+	// server that took it, for readers to return its events: more than the
+	// clock skew between the servers that may take a bucket's writes
+	// (cluster nodes, a replica promoted by a failover). Default
+	// DefaultEventSettle.
+	EventSettle time.Duration
 }
 
 // Store is a sessiondb.Store on Redis. It is safe for concurrent use.
@@ -68,6 +78,8 @@ type Store struct {
 	dirty    *dirtyKeys // with the client-side cache: keys written lately
 	cached   cacheCounts
 	writes   atomic.Int64
+
+	ev *eventConfig // Options.Events; nil when off
 
 	waitReplicas int           // Options.WaitReplicas
 	waitTimeout  time.Duration // Options.WaitTimeout
@@ -164,8 +176,12 @@ func newStore(opt Options) (*Store, error) {
 	if opt.WaitReplicas > 0 && opt.WaitTimeout == 0 {
 		opt.WaitTimeout = DefaultWaitTimeout
 	}
+	ev, err := newEventConfig(opt)
+	if err != nil {
+		return nil, err
+	}
 	s := &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL, budget: maintainBudget,
-		waitReplicas: opt.WaitReplicas, waitTimeout: opt.WaitTimeout}
+		waitReplicas: opt.WaitReplicas, waitTimeout: opt.WaitTimeout, ev: ev}
 	if opt.CacheTTL > 0 {
 		s.dirty = &dirtyKeys{}
 	}

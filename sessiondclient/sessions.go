@@ -52,7 +52,10 @@ func (c *Client) Create(ctx context.Context, userID string, ttl time.Duration, m
 
 // Validate returns the live session a token names, or an error matching
 // sessiondb.ErrNotFound for unknown, expired, revoked and malformed tokens
-// (a malformed one without a request). The session has no Token.
+// (a malformed one without a request). The session has no Token. When
+// sessiond records events (SESSION_EVENTS=true) and the token's session
+// ended lately, the error is also a *sessiondb.EndedError (errors.As)
+// whose Reason says why: evicted, revoked, rotated or expired.
 func (c *Client) Validate(ctx context.Context, token string) (*sessiondb.Session, error) {
 	if _, err := sessiondb.IDFromToken(token); err != nil {
 		return nil, err
@@ -308,6 +311,8 @@ func (c *Client) Stats(ctx context.Context) (sessiondb.Stats, error) {
 		Total: out.Total, Active: out.Active, Expired: out.Expired, Users: out.Users,
 		Created: out.Created, Invalidated: out.Invalidated, Evicted: out.Evicted,
 		MemoryUsed: out.MemoryUsed, MemoryMax: out.MemoryMax,
+		EventEntries: out.EventEntries, EventBytes: out.EventBytes,
+		Revocations: out.Revocations, RevocationBytes: out.RevocationBytes,
 	}, nil
 }
 

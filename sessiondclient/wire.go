@@ -51,4 +51,9 @@ type wireStats struct {
 	Evicted     int64 `json:"evicted"`
 	MemoryUsed  int64 `json:"memory_used_bytes"`
 	MemoryMax   int64 `json:"memory_max_bytes"`
+
+	EventEntries    int64 `json:"event_entries"`
+	EventBytes      int64 `json:"event_memory_bytes"`
+	Revocations     int64 `json:"revocations"`
+	RevocationBytes int64 `json:"revocation_memory_bytes"`
 }
