@@ -76,6 +76,8 @@ type consoleState struct {
 	signedOut signedOut
 	nav       []navItem
 	figures   figuresCache
+	// eventSearch bounds the events page's search (console_events.go).
+	eventSearch eventSearchBounds
 }
 
 // navItem is an entry of the navigation: every console page with a title,
@@ -85,7 +87,8 @@ type navItem struct {
 }
 
 func newConsoleState(cfg ConsoleConfig) (*consoleState, error) {
-	c := &consoleState{cfg: cfg, pages: make(map[string]*template.Template), csrf: http.NewCrossOriginProtection()}
+	c := &consoleState{cfg: cfg, pages: make(map[string]*template.Template), csrf: http.NewCrossOriginProtection(),
+		eventSearch: defaultEventSearch}
 	for _, rt := range routes() {
 		if rt.title != "" {
 			c.nav = append(c.nav, navItem{Path: strings.TrimSuffix(rt.Path, "{$}"), Title: rt.title})
@@ -356,6 +359,9 @@ var consoleFuncs = template.FuncMap{
 			return "never"
 		}
 		return t.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	},
+	"stamp": func(t time.Time) string {
+		return t.UTC().Format("2006-01-02 15:04:05.000") + " UTC"
 	},
 	"count":  formatCount,
 	"bytes":  formatBytes,

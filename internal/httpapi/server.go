@@ -200,6 +200,7 @@ func routes() []Route {
 		{Method: "GET", Path: "/ui/{$}", console: consolePage, title: "Overview", handle: (*Server).consoleOverview},
 		{Method: "GET", Path: "/ui/users", console: consolePage, title: "Users", handle: (*Server).consoleUsers},
 		{Method: "GET", Path: "/ui/sessions", console: consolePage, title: "Sessions", handle: (*Server).consoleSession},
+		{Method: "GET", Path: "/ui/events", console: consolePage, title: "Events", handle: (*Server).consoleEvents},
 		{Method: "GET", Path: "/ui/config", console: consolePage, title: "Configuration", handle: (*Server).consoleConfig},
 		{Method: "POST", Path: "/ui/users/revoke", console: consolePage, writes: true, handle: (*Server).consoleRevokeUser},
 		{Method: "POST", Path: "/ui/sessions/revoke", console: consolePage, writes: true, handle: (*Server).consoleRevokeSession},
