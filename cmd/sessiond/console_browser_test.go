@@ -280,12 +280,21 @@ func TestConsoleBrowser(t *testing.T) {
 		tab.Screenshot("console-config")
 	})
 
+	t.Run("events off", func(t *testing.T) {
+		tab := tab.With(t)
+		tab.Load("open Events", chromedp.Click(`nav a[href="/ui/events"]`))
+		if got := tab.Text("#events-off"); !strings.Contains(got, "Events are off.") || !strings.Contains(got, "SESSION_EVENTS=true") {
+			t.Errorf("events page with events off: %q", got)
+		}
+		tab.CheckAccessibility("the events page with events off")
+	})
+
 	t.Run("keyboard", func(t *testing.T) {
 		tab := tab.With(t)
 		tab.Do("open Users", chromedp.Navigate(d.URL+"/ui/users?user_id=alice"), chromedp.WaitVisible("table.sessions"))
 		// Focus order from the top: the skip link, the console's name, the
 		// navigation, sign out, then the page.
-		want := []string{"Skip to the content", "sessiond console", "Overview", "Users", "Sessions", "Configuration", "Sign out", "user_id", "Find sessions", "Revoke all sessions"}
+		want := []string{"Skip to the content", "sessiond console", "Overview", "Users", "Sessions", "Events", "Configuration", "Sign out", "user_id", "Find sessions", "Revoke all sessions"}
 		for i, w := range want {
 			tab.Do("press Tab", chromedp.KeyEvent("\t"))
 			got := browsertest.Eval[string](tab, `document.activeElement.id || document.activeElement.textContent.trim()`)

@@ -195,7 +195,7 @@ func TestConsoleEvents(t *testing.T) {
 		`<a class="id" href="/ui/sessions?id=` + rotated.ID + `">` + rotated.ID + `</a>`,
 		`<td data-label="Actor">ops</td>`, `<td data-label="Actor">library</td>`,
 		`<td data-label="Cause">revoke_all</td>`, `<tr data-event="` + ids[0] + `" data-type="invalidated">`,
-		`<h2 id="results">The newest events, newest first</h2>`,
+		`<h2 id="results">Recent events, newest first</h2>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("events page lacks %s", want)
