@@ -54,9 +54,9 @@ type eventsPage struct {
 	Off bool // the store records no events
 
 	// The filters as given, to fill the form again.
-	UserID, Type, Cause, Before string
-	Types                       []sessiondb.EventType
-	Causes                      []sessiondb.Cause
+	UserID, Type, Cause string
+	Types               []sessiondb.EventType
+	Causes              []sessiondb.Cause
 
 	Read     bool // the log was read: Events is the answer
 	Filtered bool // a user, type or cause was given
@@ -128,7 +128,7 @@ func quote(s string) string {
 // GET /ui/events?user_id=&type=&cause=&before=: recent events, newest first.
 func (s *Server) consoleEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	p := eventsPage{UserID: q.Get("user_id"), Type: q.Get("type"), Cause: q.Get("cause"), Before: q.Get("before"),
+	p := eventsPage{UserID: q.Get("user_id"), Type: q.Get("type"), Cause: q.Get("cause"),
 		Types: sessiondb.EventTypes, Causes: eventCauses}
 	p.Filtered = p.UserID != "" || p.Type != "" || p.Cause != ""
 	d := pageData{Title: "Events", Data: &p}
