@@ -62,6 +62,7 @@ type Store struct {
 	cacheTTL time.Duration
 	budget   int        // users one maintenance call visits
 	dirty    *dirtyKeys // with the client-side cache: keys written lately
+	cached   cacheCounts
 	writes   atomic.Int64
 
 	waitReplicas int           // Options.WaitReplicas
