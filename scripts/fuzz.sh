@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the fuzz campaigns of docs/reliability.md one at a time, at the lowest
-# CPU priority (nice 19), two fuzzing workers each, and prints one line per
+# CPU priority (nice 19), one fuzzing worker each, and prints one line per
 # target: executions, duration, corpus size. A crash stops the script with
 # the fuzzer's report (the failing input is saved in testdata/fuzz/ of the
 # package, where go test replays it).
@@ -23,6 +23,7 @@ all=(
   ./redisstore:FuzzDecode
   ./internal/httpapi:FuzzJSONBodies
   ./internal/httpapi:FuzzMetadataBodies
+  ./internal/httpapi:FuzzConsoleForms
   ./internal/backup:FuzzRead
   ./cmd/sessionctl:FuzzRun
   ./config:FuzzReadDotEnv
@@ -54,7 +55,7 @@ printf '%-36s %12s %10s %8s\n' target executions duration corpus
 for t in "${selected[@]}"; do
   pkg=${t%%:*} name=${t#*:}
   start=$(date +%s)
-  if ! nice -n 19 go test -run '^$' -fuzz "^${name}\$" -fuzztime "${execs}x" -parallel 2 "$pkg" >"$log" 2>&1; then
+  if ! nice -n 19 go test -run '^$' -fuzz "^${name}\$" -fuzztime "${execs}x" -parallel 1 "$pkg" >"$log" 2>&1; then
     cat "$log" >&2
     echo "fuzz.sh: $name failed" >&2
     exit 1
