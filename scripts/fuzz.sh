@@ -7,6 +7,7 @@
 #
 #   scripts/fuzz.sh                      # every target, 10^7 executions each
 #   FUZZ_EXECS=100000 scripts/fuzz.sh    # a quick pass
+#   FUZZ_TIME=3m scripts/fuzz.sh         # three minutes each, however many executions that is
 #   scripts/fuzz.sh FuzzRun FuzzRead     # some targets
 #   FUZZ_SAVE=1 scripts/fuzz.sh          # then copy each target's corpus into testdata/fuzz/
 #
@@ -16,7 +17,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-execs=${FUZZ_EXECS:-10000000}
+fuzztime=${FUZZ_EXECS:-10000000}x
+if [ -n "${FUZZ_TIME:-}" ]; then
+  fuzztime=$FUZZ_TIME
+fi
 # package:target, in the order of docs/reliability.md.
 all=(
   .:FuzzParseToken
@@ -51,11 +55,12 @@ module=$(go list -m)
 cache=$(go env GOCACHE)/fuzz
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+echo "load average at the start: $(cat /proc/loadavg 2>/dev/null || echo unknown)"
 printf '%-36s %12s %10s %8s\n' target executions duration corpus
 for t in "${selected[@]}"; do
   pkg=${t%%:*} name=${t#*:}
   start=$(date +%s)
-  if ! nice -n 19 go test -run '^$' -fuzz "^${name}\$" -fuzztime "${execs}x" -parallel 1 "$pkg" >"$log" 2>&1; then
+  if ! nice -n 19 go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" >"$log" 2>&1; then
     cat "$log" >&2
     echo "fuzz.sh: $name failed" >&2
     exit 1
@@ -72,3 +77,4 @@ for t in "${selected[@]}"; do
     cp "$dir"/* "$pkg/testdata/fuzz/$name/"
   fi
 done
+echo "load average at the end: $(cat /proc/loadavg 2>/dev/null || echo unknown)"

@@ -98,6 +98,7 @@ var soakOps = []struct {
 // run (soakLimits), never how fast anything went.
 func TestSoak(t *testing.T) {
 	duration := envDuration(t, soakEnv, time.Minute)
+	loadBefore := loadAverage()
 	c := startCluster(t, 1, soakEnvironment)
 	d, cl := c.daemons[0], c.clients[0]
 	t.Logf("soak: %v, %d workers, %d users, sessiond %s, %d CPUs", duration, soakWorkers, soakUsers, d.URL, runtime.NumCPU())
@@ -202,7 +203,8 @@ func TestSoak(t *testing.T) {
 	if out := os.Getenv(soakOutEnv); out != "" {
 		writeSoakResult(t, out, soakResult{
 			Duration: duration.String(), Workers: soakWorkers, Users: soakUsers, CPUs: runtime.NumCPU(),
-			Sessiond: soakEnvironment, Calls: ops.Load(), CallsByOp: byOp, Failed: failures.Load(),
+			LoadAverage: [2]string{loadBefore, loadAverage()},
+			Sessiond:    soakEnvironment, Calls: ops.Load(), CallsByOp: byOp, Failed: failures.Load(),
 			Trends: trends, Samples: samples,
 		})
 	}
@@ -376,16 +378,29 @@ func trendOf(samples []soakSample, name string) soakTrend {
 
 // soakResult is the file SESSIONDB_SOAK_OUT names.
 type soakResult struct {
-	Duration  string               `json:"duration"`
-	Workers   int                  `json:"workers"`
-	Users     int                  `json:"users"`
-	CPUs      int                  `json:"cpus"`
-	Sessiond  map[string]string    `json:"sessiond_environment"`
-	Calls     int64                `json:"calls"`
-	CallsByOp map[string]int64     `json:"calls_by_op"`
-	Failed    int64                `json:"failed"`
-	Trends    map[string]soakTrend `json:"trends_second_half"`
-	Samples   []soakSample         `json:"samples"`
+	Duration string `json:"duration"`
+	Workers  int    `json:"workers"`
+	Users    int    `json:"users"`
+	CPUs     int    `json:"cpus"`
+	// The machine's /proc/loadavg before and after the run: the load the
+	// call counts were made under.
+	LoadAverage [2]string            `json:"load_average"`
+	Sessiond    map[string]string    `json:"sessiond_environment"`
+	Calls       int64                `json:"calls"`
+	CallsByOp   map[string]int64     `json:"calls_by_op"`
+	Failed      int64                `json:"failed"`
+	Trends      map[string]soakTrend `json:"trends_second_half"`
+	Samples     []soakSample         `json:"samples"`
+}
+
+// loadAverage returns the machine's /proc/loadavg, or "unknown" where there
+// is none.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func writeSoakResult(t *testing.T, path string, r soakResult) {
