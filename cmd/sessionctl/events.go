@@ -129,7 +129,7 @@ func (l *typeList) Set(v string) error {
 const eventsOff = "events are off in sessionctl's configuration: set SESSION_EVENTS=true (in the environment, " +
 	"in ./sessionctl.env, or with --session-events), as for sessiond; every process that changes sessions must agree on it"
 
-func cmdEvents(ctx context.Context, a *app, args []string) int {
+func cmdEvents(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("events")
 	follow := fs.Bool("follow", false, "go on printing new events as they come, until Ctrl-C (SIGINT) or SIGTERM")
 	since := fs.String("since", "", "start after this event `ID` (or a time: milliseconds since 1970, or RFC 3339); default: the oldest event kept, or with --follow the present")
@@ -158,12 +158,12 @@ SESSION_EVENTS=true, in sessionctl's configuration as in sessiond's.`, `
   sessionctl events --user alice --type invalidated,evicted
   sessionctl events --follow --json
   sessionctl events --since 1764405438617-0-3d8-1 --json | jq -r .type`)
-	rest, code := a.parse(fs, args, true)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, true)
+	if err != nil {
+		return err
 	}
-	if code := a.wantArgs(rest); code >= 0 {
-		return code
+	if err := a.wantArgs(rest); err != nil {
+		return err
 	}
 	userSet := false
 	fs.Visit(func(f *flag.Flag) { userSet = userSet || f.Name == "user" })
@@ -175,14 +175,13 @@ SESSION_EVENTS=true, in sessionctl's configuration as in sessiond's.`, `
 	if _, err := sessiondb.ParseEventCursor(*since); err != nil {
 		return a.usageError("--since %s: %v", text(*since), err)
 	}
-	m, cfg, code := a.open()
-	if code >= 0 {
-		return code
+	m, cfg, err := a.open()
+	if err != nil {
+		return err
 	}
 	defer m.Store().Close()
 	if !m.EventsEnabled() {
-		a.errorf("%s", eventsOff)
-		return exitUsage
+		return a.failf(exitUsage, "%s", eventsOff)
 	}
 	f := sessiondb.EventFilter{UserID: *user, Types: types}
 	cursor := *since
@@ -205,7 +204,7 @@ SESSION_EVENTS=true, in sessionctl's configuration as in sessiond's.`, `
 			// while: it says so, and tries again from where it was.
 			if !*follow || !read || !errors.Is(err, sessiondb.ErrUnavailable) || errors.Is(err, sessiondb.ErrStoreAuth) {
 				p.flush()
-				return a.fail(cfg, err)
+				return err
 			}
 			if failed == 0 {
 				a.errorf("%v (store: %s); trying again every %s", err, cfg.Describe(), sessiondb.DefaultEventPoll)
@@ -220,7 +219,7 @@ SESSION_EVENTS=true, in sessionctl's configuration as in sessiond's.`, `
 		read, failed = true, 0
 		for i := range page.Events {
 			if err := p.print(&page.Events[i]); err != nil {
-				return a.fail(cfg, err)
+				return err
 			}
 		}
 		cursor = page.Next
@@ -229,7 +228,7 @@ SESSION_EVENTS=true, in sessionctl's configuration as in sessiond's.`, `
 			continue
 		}
 		if err := p.flush(); err != nil {
-			return a.fail(cfg, err)
+			return err
 		}
 		if !*follow {
 			break
@@ -237,7 +236,7 @@ SESSION_EVENTS=true, in sessionctl's configuration as in sessiond's.`, `
 		wait = sessiondb.DefaultEventPoll
 	}
 	if err := p.flush(); err != nil {
-		return a.fail(cfg, err)
+		return err
 	}
 	if !*asJSON {
 		if p.n == 0 {
@@ -247,7 +246,7 @@ SESSION_EVENTS=true, in sessionctl's configuration as in sessiond's.`, `
 		}
 		fmt.Fprintf(a.stdout, "; read on with --since %s\n", cursor)
 	}
-	return exitOK
+	return nil
 }
 
 // sleep waits for d, or until ctx is done; it reports whether it waited
