@@ -110,10 +110,11 @@ func (r *runner) attempt(ctx context.Context, id string, body []byte) (Result, t
 	if err != nil {
 		return ResultNetwork, 0, "cannot make the request"
 	}
-	// The specification's names, as written (Go would canonicalize Set's).
-	req.Header[webhook.HeaderID] = []string{id}
-	req.Header[webhook.HeaderTimestamp] = []string{strconv.FormatInt(now.Unix(), 10)}
-	req.Header[webhook.HeaderSignature] = []string{strings.Join(sigs, " ")}
+	// Sent as Webhook-Id and so on: header names are case-insensitive
+	// (HTTP/2 sends them in lower case).
+	req.Header.Set(webhook.HeaderID, id)
+	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(webhook.HeaderSignature, strings.Join(sigs, " "))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", r.d.opt.UserAgent)
 	resp, err := r.d.client.Do(req)

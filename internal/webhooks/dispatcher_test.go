@@ -370,7 +370,7 @@ func TestTypesAndSecrets(t *testing.T) {
 	opt.Start = m.EventsNow()
 	opt.Transport = roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		mu.Lock()
-		sigs = append(sigs, strings.Join(req.Header[webhook.HeaderSignature], ""))
+		sigs = append(sigs, req.Header.Get(webhook.HeaderSignature))
 		mu.Unlock()
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
