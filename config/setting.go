@@ -30,6 +30,15 @@ type Setting[C any] struct {
 // from WithDefaults.
 func (s Setting[C]) Default() string { return s.def }
 
+// Value returns the setting's value in c as the environment would give it,
+// or "" for a secret, which is never shown.
+func (s Setting[C]) Value(c *C) string {
+	if s.Secret {
+		return ""
+	}
+	return s.get(c)
+}
+
 // Apply sets the setting in c from a string, as found in the environment.
 func (s Setting[C]) Apply(c *C, v string) error { return s.set(c, v) }
 

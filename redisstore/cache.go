@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -76,4 +77,26 @@ func (s *Store) wrote(keys ...string) {
 	if s.writes.Add(1)%4096 == 0 {
 		s.dirty.sweep()
 	}
+}
+
+// cacheCounts counts the reads served through the client-side cache.
+type cacheCounts struct {
+	hits, misses atomic.Uint64
+}
+
+func (c *cacheCounts) count(hit bool) {
+	if hit {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+}
+
+// CacheStats returns how many session reads (Get, and so Validate) the
+// client-side cache (Options.CacheTTL) has answered from memory (hits) and
+// how many it sent to Redis (misses), since the store was made. Reads of
+// keys this process wrote within the last second bypass the cache and count
+// as neither; without the cache both are 0.
+func (s *Store) CacheStats() (hits, misses uint64) {
+	return s.cached.hits.Load(), s.cached.misses.Load()
 }

@@ -90,6 +90,7 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.R
 	var res rueidis.RedisResult
 	if s.cacheTTL > 0 && !s.dirty.dirty(key) {
 		res = c.DoCache(ctx, c.B().Get().Key(key).Cache(), s.cacheTTL)
+		s.cached.count(res.IsCacheHit())
 	} else {
 		res = c.Do(ctx, c.B().Get().Key(key).Build())
 	}

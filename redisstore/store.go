@@ -72,6 +72,7 @@ type Store struct {
 	cacheTTL time.Duration
 	budget   int        // users one maintenance call visits
 	dirty    *dirtyKeys // with the client-side cache: keys written lately
+	cached   cacheCounts
 	writes   atomic.Int64
 
 	ev *eventConfig // Options.Events; nil when off

@@ -84,3 +84,43 @@ func TestTimeoutProperties(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheStats: reads through the client-side cache count as misses, then
+// hits; without the cache nothing is counted.
+func TestCacheStats(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newClient(t, srv.Addr())
+	prefix := fmt.Sprintf("t%d:", prefixes.Add(1))
+	writer, err := redisstore.New(c, redisstore.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sessiondb.New(writer, sessiondb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.Create(t.Context(), "u", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another store reads: it wrote nothing, so its reads go through the cache.
+	reader, err := redisstore.New(c, redisstore.Options{Prefix: prefix, CacheTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err := sessiondb.New(reader, sessiondb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := rm.Get(t.Context(), s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits, misses := reader.CacheStats(); hits != 2 || misses != 1 {
+		t.Errorf("cached reader: %d hits, %d misses; want 2 and 1", hits, misses)
+	}
+	if hits, misses := writer.CacheStats(); hits != 0 || misses != 0 {
+		t.Errorf("store without the cache: %d hits, %d misses; want none", hits, misses)
+	}
+}

@@ -10,8 +10,8 @@
 # and pytest with Debian's /usr/bin/python3, against a sessiond built from the
 # tree; SESSIONDB_SKIP_PYTHON=1 skips that stage.
 #
-# redis-server and the Python tools are installed with apt-get when missing
-# and running as root; otherwise the script says what to install. Extra
+# redis-server, Chromium, promtool and the Python tools are installed with
+# apt-get when missing and running as root; otherwise the script says what to install. Extra
 # arguments go to go test (e.g. ./scripts/test.sh -run Conformance -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,31 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
     echo "redis-server and redis-cli are needed by the tests and are not installed." >&2
     echo "Install them:  sudo apt-get install -y redis-server redis-tools   (Debian/Ubuntu)" >&2
     echo "or set SESSIONDB_SKIP_REDIS=1 to skip the tests that need Redis." >&2
+    exit 1
+  fi
+fi
+
+# Chromium for the browser tests (sessiond's console, the login service)
+# and promtool (Debian's prometheus package) for the alerting rules' tests.
+# SESSIONDB_SKIP_BROWSER=1 and SESSIONDB_SKIP_PROMTOOL=1 skip those tests
+# instead of installing the tools.
+tools_missing=""
+if [ "${SESSIONDB_SKIP_BROWSER:-}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  tools_missing="$tools_missing chromium fonts-liberation"
+fi
+if [ "${SESSIONDB_SKIP_PROMTOOL:-}" != 1 ] && ! command -v promtool >/dev/null 2>&1; then
+  tools_missing="$tools_missing prometheus"
+fi
+if [ -n "$tools_missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing$tools_missing with apt-get"
+    apt-get update -qq
+    # shellcheck disable=SC2086 # a list of package names
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $tools_missing >/dev/null
+  else
+    echo "The browser and alerting-rule tests need packages that are not installed:$tools_missing" >&2
+    echo "Install them:  sudo apt-get install -y --no-install-recommends$tools_missing   (Debian/Ubuntu)" >&2
+    echo "or set SESSIONDB_SKIP_BROWSER=1 (chromium) and SESSIONDB_SKIP_PROMTOOL=1 (prometheus) to skip those tests." >&2
     exit 1
   fi
 fi

@@ -42,6 +42,7 @@ func TestDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.RegisterStats(mgr, 0, 0)
+	m.RegisterCache(nil)
 	m.Route("/x", "GET").Observe(200, 0)
 	if _, err := mgr.Create(context.Background(), "u", 0, nil); err != nil {
 		t.Fatal(err)

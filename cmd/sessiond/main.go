@@ -29,6 +29,7 @@ import (
 	"github.com/sessiondb/sessiondb/config"
 	"github.com/sessiondb/sessiondb/internal/httpapi"
 	"github.com/sessiondb/sessiondb/internal/metrics"
+	"github.com/sessiondb/sessiondb/internal/tracing"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -112,6 +113,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := errors.Join(cfg.Check(), sc.check()); err != nil {
 		return err
 	}
+	if sc.tracesEndpoint, err = tracing.Endpoint(getenv); err != nil {
+		return err
+	}
+	if sc.UI {
+		flagged := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { flagged[f.Name] = true })
+		sc.consoleSettings = describeSettings(&cfg, &sc, getenv, flagged)
+	}
 	switch {
 	case *showVersion:
 		fmt.Fprintln(stdout, "sessiond", version)
@@ -183,17 +192,41 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 			st.Close()
 		}
 	}()
+	var tr *tracing.Tracing
+	if sc.tracesEndpoint != "" {
+		if tr, err = tracing.Start(ctx, sc.tracesEndpoint, version); err != nil {
+			return err
+		}
+		defer func() {
+			// Send the spans not sent yet, then stop the exporter.
+			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tr.Shutdown(flushCtx); err != nil {
+				log.Warn("tracing: sending the last spans", "err", err)
+			}
+		}()
+	}
 	met := metrics.New(version)
 	opts := cfg.Options()
 	opts.Logger = log.With("component", "sessiondb")
-	m, err := sessiondb.New(met.InstrumentStore(st), opts)
+	var managed sessiondb.Store = met.InstrumentStore(st)
+	if tr != nil {
+		managed = tr.Store(managed)
+	}
+	m, err := sessiondb.New(managed, opts)
 	if err != nil {
 		return err
 	}
 	met.RegisterStats(m, 0, 0)
+	cache, _ := st.(metrics.CacheSource)
+	met.RegisterCache(cache)
+	var console *httpapi.ConsoleConfig
+	if sc.UI {
+		console = &httpapi.ConsoleConfig{Settings: sc.consoleSettings, Store: cfg.Describe(), Version: version}
+	}
 	api, err := httpapi.New(httpapi.Config{
 		Manager: m, Keys: keys, Metrics: met, MaxBodyBytes: sc.MaxBodyBytes,
-		Logger: log.With("component", "http"),
+		Logger: log.With("component", "http"), Console: console,
 	})
 	if err != nil {
 		return err
@@ -203,8 +236,13 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", sc.addrName(), sc.Addr, err)
 	}
+	var handler http.Handler = api
+	if tr != nil {
+		handler = tr.Handler(api)
+		log.Info("tracing: exporting spans over OTLP/HTTP", "endpoint", tracing.Describe(sc.tracesEndpoint))
+	}
 	hs := &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -231,6 +269,9 @@ func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Lo
 	log.Info("listening", startAttrs...)
 	if cfg.UsesRedis() {
 		checkStore(ctx, m, cfg, log)
+	}
+	if sc.UI {
+		log.Info("admin console", "url", scheme+"://"+ln.Addr().String()+"/ui/")
 	}
 
 	served := make(chan error, 1)

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sessiondb/sessiondb/config"
+	"github.com/sessiondb/sessiondb/internal/httpapi"
 )
 
 // serverConfig holds sessiond's own settings; the store and session settings
@@ -26,9 +28,18 @@ type serverConfig struct {
 	LogLevel      slog.Level
 	ShutdownGrace time.Duration
 	MaxBodyBytes  int64
+	UI            bool
 
 	addrSource string // "-addr" when the flag set Addr; SESSIOND_ADDR otherwise
 	envFile    string // the .env file read, for the start-up line
+
+	// tracesEndpoint is where OTLP traces go (OTEL_EXPORTER_OTLP_ENDPOINT
+	// and friends, read by run); "" for no tracing.
+	tracesEndpoint string
+
+	// consoleSettings are the settings the console's configuration page
+	// shows, filled by run when UI is on.
+	consoleSettings []httpapi.ConsoleSetting
 }
 
 func defaultServerConfig() serverConfig {
@@ -93,6 +104,8 @@ var serverSettings = config.WithDefaults(defaultServerConfig(), []config.Setting
 			return nil
 		},
 		func(c *serverConfig) string { return strconv.FormatInt(c.MaxBodyBytes, 10) }),
+	config.Bool("SESSIOND_UI", "ui", "serve the admin console under /ui/, where an admin API key signs in (docs/sessiond.md, Console)",
+		func(c *serverConfig) *bool { return &c.UI }),
 })
 
 // serverConfigFromEnv reads sessiond's settings from getenv over the
@@ -139,4 +152,56 @@ func isLoopback(addr string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// describeSettings lists every setting with its effective value and where
+// it came from, for the console's configuration page. Secrets show only
+// whether they are set, and a password in REDIS_URL is hidden.
+func describeSettings(cfg *config.Config, sc *serverConfig, getenv func(string) string, flagged map[string]bool) []httpapi.ConsoleSetting {
+	var out []httpapi.ConsoleSetting
+	add := func(env, fl string, secret bool, value string) {
+		source := "default"
+		switch {
+		case fl != "" && flagged[fl]:
+			source = "flag"
+		case getenv(env) != "":
+			source = "environment"
+		}
+		if secret {
+			value = "(not set)"
+			if getenv(env) != "" {
+				value = "(set, hidden)"
+			}
+		}
+		if env == "REDIS_URL" && value != "" {
+			value = redactURL(value)
+		}
+		out = append(out, httpapi.ConsoleSetting{Env: env, Flag: fl, Value: value, Source: source})
+	}
+	for _, s := range config.Settings {
+		add(s.Env, s.Flag, s.Secret, s.Value(cfg))
+	}
+	for _, s := range serverSettings {
+		add(s.Env, s.Flag, s.Secret, s.Value(sc))
+	}
+	// Tracing's standard variables (docs/sessiond.md, Tracing); an endpoint
+	// with credentials never gets here, sessiond refuses it at start-up.
+	for _, env := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		add(env, "", false, redactURL(getenv(env)))
+	}
+	add("OTEL_EXPORTER_OTLP_HEADERS", "", true, "")
+	return out
+}
+
+// redactURL hides the password of a URL; a URL it cannot read is hidden
+// whole, since it may hold one.
+func redactURL(v string) string {
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return "(set, unreadable: hidden)"
+	}
+	return u.Redacted()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/httpsession"
+	"github.com/sessiondb/sessiondb/internal/useragent"
 )
 
 //go:embed web
@@ -231,7 +232,7 @@ func (s *service) devices(w http.ResponseWriter, r *http.Request) {
 	for _, x := range list {
 		d.Devices = append(d.Devices, deviceRow{
 			ID:       x.ID,
-			Device:   describeDevice(x.Metadata[httpsession.MetadataUserAgent]),
+			Device:   useragent.Describe(x.Metadata[httpsession.MetadataUserAgent]),
 			IP:       x.Metadata[httpsession.MetadataIP],
 			Created:  x.CreatedAt.UTC(),
 			LastSeen: x.LastSeenAt.UTC(),

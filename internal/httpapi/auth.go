@@ -40,8 +40,9 @@ type KeySet struct {
 }
 
 type apiKey struct {
-	sum  [sha256.Size]byte
-	role Role
+	sum     [sha256.Size]byte
+	role    Role
+	console [sha256.Size]byte // the key's secret for console cookies (consoleSecret)
 }
 
 // Len returns the number of keys.
@@ -110,7 +111,7 @@ func (ks *KeySet) add(entry string) error {
 			return nil
 		}
 	}
-	ks.keys = append(ks.keys, apiKey{sum: sum, role: role})
+	ks.keys = append(ks.keys, apiKey{sum: sum, role: role, console: consoleSecret(key)})
 	return nil
 }
 

@@ -47,6 +47,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// ReadyTimeout bounds the store ping of /readyz. Default 1s.
 	ReadyTimeout time.Duration
+	// Console, when set, serves the admin console under /ui/ (console.go).
+	Console *ConsoleConfig
 }
 
 // Server is the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -70,6 +72,8 @@ type Server struct {
 
 	shuttingDown atomic.Bool
 	storeReady   atomic.Bool // the last readiness probe's result
+
+	console *consoleState // nil when the console is off
 }
 
 // New returns a Server. Its readiness probe answers 200 while the store
@@ -122,8 +126,19 @@ func New(cfg Config) (*Server, error) {
 			Timeout:             10 * time.Second,
 			ErrorLog:            slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 		}))
+	if cfg.Console != nil {
+		var err error
+		if s.console, err = newConsoleState(*cfg.Console); err != nil {
+			return nil, err
+		}
+	}
 	for _, rt := range routes() {
-		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+		switch {
+		case rt.console == consoleNone:
+			s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+		case s.console != nil:
+			s.mux.Handle(rt.Method+" "+rt.Path, s.consoleRoute(rt))
+		}
 	}
 	// Requests that match no route are counted under fixed labels: their
 	// paths and methods are the client's, unbounded.
@@ -138,12 +153,18 @@ type Route struct {
 	Path   string // a net/http pattern path, e.g. /v1/sessions/{id}
 	Role   Role   // the least role allowed; RoleNone needs no key
 
-	quiet  bool // logged at debug level: probes and scrapes
-	handle func(s *Server, w http.ResponseWriter, r *http.Request) error
+	quiet   bool          // logged at debug level: probes and scrapes
+	console consoleAccess // console routes: how they are guarded
+	title   string        // console pages: the title in the navigation
+	handle  func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 
-// Routes returns the API's route table.
+// Routes returns the route table: the API's, then the console's.
 func Routes() []Route { return routes() }
+
+// Console reports whether the route belongs to the admin console, served
+// only when Config.Console is set.
+func (rt Route) Console() bool { return rt.console != consoleNone }
 
 // routes is the one place where routes are declared.
 func routes() []Route {
@@ -165,6 +186,23 @@ func routes() []Route {
 		{Method: "GET", Path: "/readyz", quiet: true, handle: (*Server).readyz},
 		{Method: "GET", Path: "/metrics", quiet: true, handle: (*Server).serveMetrics},
 		{Method: "GET", Path: "/openapi.json", handle: (*Server).openAPI},
+
+		// The admin console (console.go), signed in with an admin key's
+		// cookie instead of bearer keys. Pages with a title make the
+		// navigation, in this order.
+		{Method: "GET", Path: "/ui/{$}", console: consolePage, title: "Overview", handle: (*Server).consoleOverview},
+		{Method: "GET", Path: "/ui/users", console: consolePage, title: "Users", handle: (*Server).consoleUsers},
+		{Method: "GET", Path: "/ui/sessions", console: consolePage, title: "Sessions", handle: (*Server).consoleSession},
+		{Method: "GET", Path: "/ui/config", console: consolePage, title: "Configuration", handle: (*Server).consoleConfig},
+		{Method: "POST", Path: "/ui/users/revoke", console: consolePage, handle: (*Server).consoleRevokeUser},
+		{Method: "POST", Path: "/ui/sessions/revoke", console: consolePage, handle: (*Server).consoleRevokeSession},
+		{Method: "GET", Path: "/ui/api/overview", console: consoleJSON, quiet: true, handle: (*Server).consoleOverviewJSON},
+		{Method: "GET", Path: "/ui/login", console: consolePublic, handle: (*Server).consoleLoginPage},
+		{Method: "POST", Path: "/ui/login", console: consolePublic, handle: (*Server).consoleLogin},
+		{Method: "POST", Path: "/ui/logout", console: consolePublic, handle: (*Server).consoleLogout},
+		{Method: "GET", Path: "/ui/assets/{file}", console: consolePublic, quiet: true, handle: (*Server).consoleAsset},
+		{Method: "GET", Path: "/ui", console: consolePublic, handle: (*Server).consoleRedirect},
+		{Method: "GET", Path: "/ui/", console: consolePublic, handle: (*Server).consoleNotFound},
 	}
 }
 

@@ -7,6 +7,7 @@ package metrics
 import (
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,9 @@ type Metrics struct {
 
 	storeDuration *prometheus.HistogramVec // op
 	storeErrors   *prometheus.CounterVec   // op, reason
+
+	lastCleanup    atomic.Int64 // unix nanoseconds of the end of the last pass
+	lastCleanupErr atomic.Bool
 }
 
 // New returns a fresh set of metrics in a registry of its own. version is
@@ -204,6 +208,8 @@ func (m *Metrics) SessionsInvalidated(n int) { m.invalidated.Add(float64(n)) }
 // CleanupDone records a cleanup pass: how many entries it removed, how long
 // it took and whether it failed. A failed pass may have removed some.
 func (m *Metrics) CleanupDone(removed int, took time.Duration, err error) {
+	m.lastCleanupErr.Store(err != nil)
+	m.lastCleanup.Store(time.Now().UnixNano())
 	if err != nil {
 		m.cleanupRuns.WithLabelValues("error").Inc()
 	} else {

@@ -204,3 +204,47 @@ func TestRouteAndEvents(t *testing.T) {
 		t.Errorf("build_info missing:\n%s", body)
 	}
 }
+
+type fakeCache struct{ hits, misses uint64 }
+
+func (f fakeCache) CacheStats() (uint64, uint64) { return f.hits, f.misses }
+
+func TestCacheCollector(t *testing.T) {
+	m := New("test")
+	m.RegisterCache(fakeCache{hits: 7, misses: 3})
+	out := scrape(t, m)
+	// scrape writes no labels: hits, then misses.
+	if !strings.Contains(out, "sessiond_cache_reads_total 7\nsessiond_cache_reads_total 3\n") {
+		t.Errorf("metrics lack the cache's 7 hits and 3 misses:\n%s", out)
+	}
+	none := New("test")
+	none.RegisterCache(nil)
+	if out := scrape(t, none); !strings.Contains(out, "sessiond_cache_reads_total 0\nsessiond_cache_reads_total 0\n") {
+		t.Errorf("without a cache the series are missing:\n%s", out)
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	m := New("test")
+	st := m.InstrumentStore(memstore.New())
+	m.SessionCreated()
+	m.SessionCreated()
+	m.SessionValidated(true)
+	m.SessionValidated(false)
+	m.SessionValidated(false)
+	m.SessionsInvalidated(4)
+	m.CleanupDone(5, time.Millisecond, nil)
+	m.CleanupDone(0, time.Millisecond, errors.New("boom"))
+	st.done(opGet, time.Now(), sessiondb.ErrUnavailable)
+	st.done(opInsert, time.Now(), sessiondb.ErrStoreFull)
+	st.done(opInsert, time.Now(), sessiondb.ErrStoreFull)
+	st.done(opGet, time.Now(), sessiondb.ErrNotFound)
+	s := m.Snapshot()
+	if s.Created != 2 || s.ValidationsValid != 1 || s.ValidationsInvalid != 2 || s.Invalidated != 4 ||
+		s.CleanupRuns != 1 || s.CleanupErrors != 1 || s.CleanupRemoved != 5 || !s.LastCleanupErr || s.LastCleanup.IsZero() {
+		t.Errorf("snapshot %+v", s)
+	}
+	if s.StoreErrors["unavailable"] != 1 || s.StoreErrors["full"] != 2 || len(s.StoreErrors) != 2 {
+		t.Errorf("store errors %v, want unavailable 1, full 2", s.StoreErrors)
+	}
+}

@@ -43,3 +43,18 @@ done
 # shellcheck disable=SC2086 # one argument per node
 timeout 300 redis-cli --no-auth-warning --user clusteradmin --cluster create $nodes \
   --cluster-replicas 1 --cluster-yes
+
+# Done when every node sees the cluster as ok: until the nodes have gossiped
+# the slot map, a client may still be told CLUSTERDOWN.
+for n in $nodes; do
+  tries=0
+  until cli "$n" cluster info | tr -d '\r' | grep -qx 'cluster_state:ok'; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 300 ]; then
+      echo "cluster-create: $n does not report cluster_state:ok" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+done
+echo "cluster-create: cluster_state:ok on every node"

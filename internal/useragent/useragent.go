@@ -1,12 +1,16 @@
-package main
+// Package useragent turns a User-Agent header into a short readable name of
+// the device and browser, for the pages that list a user's sessions (the
+// login service's "My devices" and sessiond's console).
+package useragent
 
 import "strings"
 
-// describeDevice turns a User-Agent header into a short readable name such as
+// Describe turns a User-Agent header into a short readable name such as
 // "Firefox 145 on Linux" or "Safari 18 on iPhone". It knows the common
 // browsers, operating systems and a few command-line clients; anything else
-// is named by the user agent's first product, or "Unknown device".
-func describeDevice(ua string) string {
+// is named by the user agent's first product, or "Unknown device". The name
+// is at most 64 bytes of valid UTF-8, whatever the input.
+func Describe(ua string) string {
 	ua = strings.ToValidUTF8(strings.TrimSpace(ua), "")
 	browser := browserName(ua)
 	if browser == "" {

@@ -1,8 +1,8 @@
-package main
+package useragent
 
 import "testing"
 
-func TestDescribeDevice(t *testing.T) {
+func TestDescribe(t *testing.T) {
 	cases := []struct{ ua, want string }{
 		{"Mozilla/5.0 (X11; Linux x86_64; rv:145.0) Gecko/20100101 Firefox/145.0", "Firefox 145 on Linux"},
 		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36", "Chrome 142 on Windows"},
@@ -29,18 +29,18 @@ func TestDescribeDevice(t *testing.T) {
 		{"\xff\xfe", "Unknown device"},
 	}
 	for _, tc := range cases {
-		if got := describeDevice(tc.ua); got != tc.want {
-			t.Errorf("describeDevice(%q) = %q, want %q", tc.ua, got, tc.want)
+		if got := Describe(tc.ua); got != tc.want {
+			t.Errorf("Describe(%q) = %q, want %q", tc.ua, got, tc.want)
 		}
 	}
 }
 
-func FuzzDescribeDevice(f *testing.F) {
+func FuzzDescribe(f *testing.F) {
 	f.Add("Mozilla/5.0 (X11; Linux x86_64; rv:145.0) Gecko/20100101 Firefox/145.0")
 	f.Add("Version/")
 	f.Fuzz(func(t *testing.T, ua string) {
-		if got := describeDevice(ua); len(got) > 64 {
-			t.Errorf("describeDevice(%q) = %q: too long", ua, got)
+		if got := Describe(ua); len(got) > 64 {
+			t.Errorf("Describe(%q) = %q: too long", ua, got)
 		}
 	})
 }
