@@ -42,6 +42,10 @@ type Receiver struct {
 	srv *http.Server
 	ln  net.Listener
 
+	// check, when set, is a second verification of each request (an
+	// independent implementation of the specification, in tests).
+	check func(h http.Header, body []byte) error
+
 	mu       sync.Mutex
 	decide   func(id string, n int) Answer
 	taken    map[string]int    // id -> requests answered 2xx
@@ -80,6 +84,14 @@ func (r *Receiver) Decide(f func(id string, n int) Answer) {
 	r.mu.Unlock()
 }
 
+// Check adds a second verification of each request, after package
+// webhook's: a request it refuses is refused (counted in Refused).
+func (r *Receiver) Check(f func(h http.Header, body []byte) error) {
+	r.mu.Lock()
+	r.check = f
+	r.mu.Unlock()
+}
+
 // ServeHTTP verifies and records a request, then answers as decided.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(req.Body)
@@ -89,7 +101,11 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	id := req.Header.Get(webhook.HeaderID)
 	r.mu.Lock()
 	r.requests++
-	if err := webhook.Verify(r.Secret, req.Header, body, time.Now()); err != nil {
+	err = webhook.Verify(r.Secret, req.Header, body, time.Now())
+	if err == nil && r.check != nil {
+		err = r.check(req.Header, body)
+	}
+	if err != nil {
 		r.bad = append(r.bad, err.Error())
 		r.mu.Unlock()
 		http.Error(w, "bad signature", http.StatusUnauthorized)
