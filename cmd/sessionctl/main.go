@@ -59,6 +59,7 @@ func commands() []command {
 		{"restore", "restore sessions from a backup file", cmdRestore},
 		{"snapshot", "make Redis save an RDB snapshot (BGSAVE) and wait for it", cmdSnapshot},
 		{"monitor", "live view of sessions, rates, memory and latency", cmdMonitor},
+		{"webhooks", "webhook delivery: status, dead letters, retry, resume, secret", cmdWebhooks},
 		{"version", "print the version", cmdVersion},
 	}
 }
