@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/config"
+	"github.com/sessiondb/sessiondb/internal/metrics"
 	"github.com/sessiondb/sessiondb/internal/redistest"
 	"github.com/sessiondb/sessiondb/internal/sessiondtest"
 	"github.com/sessiondb/sessiondb/internal/webhooks"
@@ -372,5 +374,54 @@ func TestWebhookSettings(t *testing.T) {
 	}
 	if strings.Contains(out, "-webhooks ") {
 		t.Error("SESSIOND_WEBHOOKS (it holds secrets) has a flag")
+	}
+}
+
+// TestWebhookDocs: docs/webhooks.md names every webhook setting with its
+// flag and default, and every webhook metric.
+func TestWebhookDocs(t *testing.T) {
+	b, err := os.ReadFile("../../docs/webhooks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, s := range webhookSettings {
+		def := s.Default()
+		if def == "" {
+			def = "(unset)"
+		}
+		row := "| `" + s.Env + "` | "
+		if s.Flag != "" {
+			row += "`-" + s.Flag + "` | "
+		} else {
+			row += "(env only) | "
+		}
+		if def != "(unset)" {
+			def = "`" + def + "`"
+		}
+		if !strings.Contains(doc, row+def+" |") {
+			t.Errorf("docs/webhooks.md has no row %s%s", row, def)
+		}
+	}
+	m := metrics.New("test")
+	w := m.RegisterWebhooks([]string{"audit"})
+	w.Lease("audit", true)
+	w.Position("audit", time.Now())
+	w.Attempt("audit", webhooks.ResultOK, time.Millisecond)
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		if name := mf.GetName(); strings.HasPrefix(name, "sessiond_webhook_") {
+			n++
+			if !strings.Contains(doc, "`"+name+"`") {
+				t.Errorf("docs/webhooks.md does not document the metric %s", name)
+			}
+		}
+	}
+	if n < 7 {
+		t.Errorf("only %d webhook metrics gathered", n)
 	}
 }
