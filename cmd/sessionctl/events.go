@@ -13,43 +13,8 @@ import (
 	"time"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/wire"
 )
-
-// eventJSON is an event as `events --json` prints it: the event object of
-// docs/events.md, as GET /v1/events and the webhooks send it. Never a
-// token.
-type eventJSON struct {
-	ID           string             `json:"id"`
-	Type         string             `json:"type"`
-	Time         string             `json:"time"` // RFC 3339, UTC, milliseconds
-	SessionID    string             `json:"session_id"`
-	NewSessionID string             `json:"new_session_id,omitempty"` // rotated only
-	UserID       string             `json:"user_id"`
-	Cause        string             `json:"cause"`
-	Actor        string             `json:"actor"`
-	Metadata     *map[string]string `json:"metadata,omitempty"` // created, restored, updated only
-}
-
-// eventTimeLayout is RFC 3339 in UTC with milliseconds, the precision of
-// the log.
-const eventTimeLayout = "2006-01-02T15:04:05.000Z07:00"
-
-func toEventJSON(e *sessiondb.Event) eventJSON {
-	out := eventJSON{
-		ID: e.ID, Type: string(e.Type), Time: e.Time.UTC().Format(eventTimeLayout),
-		SessionID: e.SessionID, NewSessionID: e.NewSessionID, UserID: e.UserID,
-		Cause: string(e.Cause), Actor: e.Actor,
-	}
-	switch e.Type {
-	case sessiondb.EventCreated, sessiondb.EventRestored, sessiondb.EventUpdated:
-		md := e.Metadata
-		if md == nil {
-			md = map[string]string{}
-		}
-		out.Metadata = &md
-	}
-	return out
-}
 
 // eventPrinter prints events as a table or as JSON Lines.
 type eventPrinter struct {
@@ -75,7 +40,7 @@ const eventRowFormat = "%-24s  %-24s  %-11s  %-19s  %-12s  %-10s  %s"
 func (p *eventPrinter) print(e *sessiondb.Event) error {
 	p.n++
 	if p.enc != nil {
-		return p.enc.Encode(toEventJSON(e))
+		return p.enc.Encode(wire.FromEvent(e))
 	}
 	if !p.header {
 		p.header = true
