@@ -27,6 +27,17 @@
 // credentials or a command: a configuration error, not worth retrying). Bad
 // input never reaches the store.
 //
+// # Zero values
+//
+// One rule holds for every options struct of the module ([Options],
+// redisstore.Options, sessiondclient.Options) and for [Limit]: a zero field
+// means its documented default, and a negative value means none (no limit,
+// no timeout, no retries, off) for the fields that say so; for the others
+// it is an error. So MaxSessionsPerUser 0 is the default 5 and [NoLimit]
+// (-1) is no limit. Settings read by package config (environment variables
+// and flags) follow the operator's habit instead: their 0 means none, so
+// MAX_SESSIONS_PER_USER=0 is no limit; package config translates.
+//
 // # Time
 //
 // A session ends at its [Record.EffectiveExpiry]: the absolute expiry, or,

@@ -14,8 +14,9 @@ import (
 // Manager is the session API. It checks input, makes tokens, keeps time and
 // leaves storage to a Store. It is safe for concurrent use.
 type Manager struct {
-	store Store
-	opt   Options
+	store  Store
+	opt    Options
+	events EventLog // nil when the store records no events
 }
 
 // New returns a Manager over store. It returns an error if store is nil or an
@@ -28,7 +29,17 @@ func New(store Store, opt Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{store: store, opt: o}, nil
+	return &Manager{store: store, opt: o, events: eventLogOf(store)}, nil
+}
+
+// change returns ctx carrying c, with the actor of ctx, for a store call
+// that changes sessions; ctx itself when the store records no events.
+func (m *Manager) change(ctx context.Context, c Change) context.Context {
+	if m.events == nil {
+		return ctx
+	}
+	c.Actor = ChangeFrom(ctx).Actor
+	return WithChange(ctx, c)
 }
 
 // Options returns the manager's options, defaults filled in.
@@ -66,6 +77,7 @@ func (m *Manager) Create(ctx context.Context, userID string, ttl time.Duration, 
 		metadata = nil
 	}
 	shard := UserShard(userID)
+	ctx = m.change(ctx, Change{})
 	for attempt := 0; ; attempt++ {
 		now := m.now()
 		tok, id := newToken(shard.Bucket)
@@ -98,17 +110,18 @@ func (m *Manager) Validate(ctx context.Context, token string) (*Session, error) 
 	now := m.now()
 	rec, err := m.store.Get(ctx, id, now)
 	if err != nil {
-		return nil, fmt.Errorf("validate session: %w", err)
+		return nil, fmt.Errorf("validate session: %w", m.ended(ctx, id, now, err))
 	}
 	if now.Sub(rec.LastSeenAt) >= m.opt.TouchInterval {
 		touched := rec.Clone()
 		touched.LastSeenAt = now
-		switch err := m.store.Replace(ctx, rec, touched, now); {
+		// A touch records no event: see Change.Event.
+		switch err := m.store.Replace(m.change(ctx, Change{}), rec, touched, now); {
 		case err == nil:
 			rec = touched
 		case errors.Is(err, ErrNotFound):
 			// Revoked between the read and the touch: it is gone now.
-			return nil, fmt.Errorf("validate session: %w", err)
+			return nil, fmt.Errorf("validate session: %w", m.ended(ctx, id, now, err))
 		default:
 			// A concurrent touch won, or the store refused the write (full):
 			// the session is valid all the same.
@@ -144,7 +157,7 @@ func (m *Manager) Refresh(ctx context.Context, token string, ttl time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	rec, err := m.update(ctx, id, func(rec *Record, now time.Time) (*Record, error) {
+	rec, err := m.update(ctx, id, EventRefreshed, func(rec *Record, now time.Time) (*Record, error) {
 		d := ttl
 		if d == 0 {
 			d = rec.TTL
@@ -173,7 +186,7 @@ func (m *Manager) Rotate(ctx context.Context, token string) (*Session, error) {
 		return nil, err
 	}
 	var tok Token
-	rec, err := m.update(ctx, id, func(rec *Record, now time.Time) (*Record, error) {
+	rec, err := m.update(ctx, id, EventRotated, func(rec *Record, now time.Time) (*Record, error) {
 		var newID string
 		tok, newID = newToken(UserShard(rec.UserID).Bucket)
 		next := rec.Clone()
@@ -217,7 +230,7 @@ func (m *Manager) updateMetadata(ctx context.Context, id string, change func(map
 	if change == nil {
 		return nil, invalid("metadata", "no change function")
 	}
-	rec, err := m.update(ctx, id, func(rec *Record, now time.Time) (*Record, error) {
+	rec, err := m.update(ctx, id, EventUpdated, func(rec *Record, now time.Time) (*Record, error) {
 		md := maps.Clone(rec.Metadata)
 		if md == nil {
 			md = make(map[string]string)
@@ -258,8 +271,10 @@ const updateAttempts = 16
 // update reads the live record id, applies change and swaps the result in,
 // retrying when a concurrent update wins, with a short random pause once
 // contention shows. After updateAttempts lost races it gives up with an error
-// matching ErrConflict, which callers may retry.
-func (m *Manager) update(ctx context.Context, id string, change func(*Record, time.Time) (*Record, error)) (*Record, error) {
+// matching ErrConflict, which callers may retry. The swap records an event
+// of type ev; a refresh records one only when the session's last activity is
+// at least TouchInterval old (throttled like the activity touch of Validate).
+func (m *Manager) update(ctx context.Context, id string, ev EventType, change func(*Record, time.Time) (*Record, error)) (*Record, error) {
 	for attempt := 1; ; attempt++ {
 		now := m.now()
 		rec, err := m.store.Get(ctx, id, now)
@@ -270,7 +285,11 @@ func (m *Manager) update(ctx context.Context, id string, change func(*Record, ti
 		if err != nil {
 			return nil, err
 		}
-		err = m.store.Replace(ctx, rec, next, now)
+		c := Change{Event: ev}
+		if ev == EventRefreshed && now.Sub(rec.LastSeenAt) < m.opt.TouchInterval {
+			c.Event = ""
+		}
+		err = m.store.Replace(m.change(ctx, c), rec, next, now)
 		if errors.Is(err, ErrConflict) || errors.Is(err, ErrExists) {
 			if attempt == updateAttempts {
 				return nil, fmt.Errorf("%w: the session changed %d times while being updated; retry", ErrConflict, attempt)
@@ -310,7 +329,7 @@ func (m *Manager) Invalidate(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := m.store.Delete(ctx, id, m.now()); err != nil {
+	if _, err := m.store.Delete(m.change(ctx, Change{Cause: CauseLogout}), id, m.now()); err != nil {
 		return fmt.Errorf("invalidate session: %w", err)
 	}
 	return nil
@@ -322,7 +341,7 @@ func (m *Manager) InvalidateByID(ctx context.Context, id string) error {
 	if _, err := ParseID(id); err != nil {
 		return err
 	}
-	if _, err := m.store.Delete(ctx, id, m.now()); err != nil {
+	if _, err := m.store.Delete(m.change(ctx, Change{Cause: CauseAdmin}), id, m.now()); err != nil {
 		return fmt.Errorf("invalidate session: %w", err)
 	}
 	return nil
@@ -340,7 +359,11 @@ func (m *Manager) InvalidateUser(ctx context.Context, userID, except string) (in
 			return 0, invalid("except", "not a session id")
 		}
 	}
-	n, err := m.store.DeleteUser(ctx, userID, except, m.now())
+	cause := CauseRevokeAll
+	if except != "" {
+		cause = CauseRevokeOthers
+	}
+	n, err := m.store.DeleteUser(m.change(ctx, Change{Cause: cause}), userID, except, m.now())
 	if err != nil {
 		return 0, fmt.Errorf("invalidate user sessions: %w", err)
 	}
@@ -377,7 +400,7 @@ func (m *Manager) UserSessions(ctx context.Context, userID string) ([]*Session, 
 // removed. It works in bounded batches and is safe to run from many processes
 // at once.
 func (m *Manager) Cleanup(ctx context.Context) (int, error) {
-	n, err := m.store.Cleanup(ctx, m.now())
+	n, err := m.store.Cleanup(m.change(ctx, Change{}), m.now())
 	if err != nil {
 		return n, fmt.Errorf("cleanup: %w", err)
 	}
@@ -395,6 +418,14 @@ type Stats struct {
 	Evicted     int64 // sessions ended by the per-user limit
 	MemoryUsed  int64 // store memory in use, in bytes (0 when unknown)
 	MemoryMax   int64 // store memory limit, in bytes (0 when none)
+
+	// With events on (EventsEnabled): the entries of the event log (an entry
+	// is a change: one event or several), the ended sessions whose reason is
+	// remembered, and the memory of each, in bytes (estimates).
+	EventEntries    int64
+	EventBytes      int64
+	Revocations     int64
+	RevocationBytes int64
 }
 
 // MemoryRatio is MemoryUsed/MemoryMax, or 0 when there is no limit.
@@ -416,8 +447,24 @@ func (m *Manager) Stats(ctx context.Context) (Stats, error) {
 		Total: st.Total, Active: st.Total - st.Expired, Expired: st.Expired,
 		Users: st.Users, Created: st.Created, Invalidated: st.Invalidated, Evicted: st.Evicted,
 		MemoryUsed: st.MemoryUsed, MemoryMax: st.MemoryMax,
+		EventEntries: st.EventEntries, EventBytes: st.EventBytes,
+		Revocations: st.Revocations, RevocationBytes: st.RevocationBytes,
 	}, nil
 }
 
 // Ping checks that the store answers.
 func (m *Manager) Ping(ctx context.Context) error { return m.store.Ping(ctx) }
+
+// ended turns the not-found error of a validation into an *EndedError when
+// the store remembers why the session ended; other errors, and not-found
+// errors the store knows nothing more of, are returned as they are.
+func (m *Manager) ended(ctx context.Context, id string, now time.Time, err error) error {
+	if m.events == nil || !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	reason, rerr := m.events.EndReason(ctx, id, now)
+	if rerr != nil || reason == "" {
+		return err // the reason is a courtesy: its lookup failing changes nothing
+	}
+	return &EndedError{Reason: reason}
+}

@@ -153,3 +153,65 @@ func TestRunCleaner(t *testing.T) {
 		t.Fatalf("RunCleaner = %v, want context.Canceled", err)
 	}
 }
+
+// TestZeroValues holds the one rule of the package documentation: a zero
+// field means the default, a negative one none, for the options and for a
+// Store's Limit alike.
+func TestZeroValues(t *testing.T) {
+	for _, tt := range []struct {
+		max     int
+		want    int
+		limited bool
+	}{
+		{0, sessiondb.DefaultMaxSessionsPerUser, true},
+		{3, 3, true},
+		{sessiondb.NoLimit, 0, false},
+		{-7, 0, false},
+	} {
+		if got, limited := (sessiondb.Limit{Max: tt.max}).Sessions(); got != tt.want || limited != tt.limited {
+			t.Errorf("Limit{Max: %d}.Sessions() = %d, %v, want %d, %v", tt.max, got, limited, tt.want, tt.limited)
+		}
+	}
+
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name       string
+		max        int
+		wantOption int
+		wantLive   int // of 8 sessions created for one user
+	}{
+		{"zero is the default", 0, sessiondb.DefaultMaxSessionsPerUser, sessiondb.DefaultMaxSessionsPerUser},
+		{"positive", 2, 2, 2},
+		{"negative is none", -3, sessiondb.NoLimit, 8},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := sessiondb.New(memstore.New(), sessiondb.Options{MaxSessionsPerUser: tt.max})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Options().MaxSessionsPerUser; got != tt.wantOption {
+				t.Errorf("Options().MaxSessionsPerUser = %d, want %d", got, tt.wantOption)
+			}
+			// The options a Manager reports make the same Manager again.
+			again, err := sessiondb.New(m.Store(), m.Options())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := again.Options().MaxSessionsPerUser; got != tt.wantOption {
+				t.Errorf("New(Options()) has MaxSessionsPerUser %d, want %d", got, tt.wantOption)
+			}
+			for range 8 {
+				if _, err := again.Create(ctx, "u", 0, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			list, err := again.UserSessions(ctx, "u")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) != tt.wantLive {
+				t.Errorf("%d live sessions after 8 creates, want %d", len(list), tt.wantLive)
+			}
+		})
+	}
+}

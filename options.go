@@ -20,7 +20,8 @@ const (
 )
 
 // Options configure a Manager. The zero value is valid: every zero field means
-// the documented default.
+// the documented default, and a negative value means none where a field says
+// so (see "Zero values" in the package documentation).
 type Options struct {
 	// TTL is the lifetime of a session created without one. Default 1h.
 	TTL time.Duration
@@ -36,7 +37,7 @@ type Options struct {
 	// Default: 1 minute, or IdleTimeout/10 when that is shorter.
 	TouchInterval time.Duration
 	// MaxSessionsPerUser is the per-user limit of live sessions. Default 5;
-	// negative means no limit.
+	// negative (NoLimit) means no limit.
 	MaxSessionsPerUser int
 	// LimitPolicy says what Create does at the limit. Default PolicyEvictOldest.
 	LimitPolicy Policy
@@ -62,7 +63,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
 	if o.MaxSessionsPerUser < 0 {
-		o.MaxSessionsPerUser = 0 // no limit
+		o.MaxSessionsPerUser = NoLimit
 	}
 	if o.LimitPolicy == "" {
 		o.LimitPolicy = PolicyEvictOldest

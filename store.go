@@ -25,10 +25,28 @@ func ParsePolicy(s string) (Policy, error) {
 	return "", fmt.Errorf("sessiondb: unknown limit policy %q (want %q or %q)", s, PolicyEvictOldest, PolicyReject)
 }
 
-// Limit is the per-user session limit a Store enforces on Insert.
+// NoLimit, as a limit of sessions per user, means none.
+const NoLimit = -1
+
+// Limit is the per-user session limit a Store enforces on Insert. Max
+// follows the rule of Options.MaxSessionsPerUser: 0 means
+// DefaultMaxSessionsPerUser, a negative value (NoLimit) no limit. Stores
+// read it with Sessions.
 type Limit struct {
-	Max    int    // live sessions a user may hold; 0 means no limit
+	Max    int    // live sessions a user may hold
 	Policy Policy // what to do at the limit
+}
+
+// Sessions returns how many live sessions a user may hold, and false when
+// there is no limit.
+func (l Limit) Sessions() (max int, limited bool) {
+	switch {
+	case l.Max < 0:
+		return 0, false
+	case l.Max == 0:
+		return DefaultMaxSessionsPerUser, true
+	}
+	return l.Max, true
 }
 
 // StoreStats are the counters a Store keeps. Total counts the sessions in the
@@ -46,6 +64,13 @@ type StoreStats struct {
 	// Memory pressure, for stores that have a memory limit (0 when unknown).
 	MemoryUsed int64 // bytes in use
 	MemoryMax  int64 // the limit in bytes; 0 means none
+
+	// The event log and the revocation memory (EventLog), when the store
+	// keeps them: entries kept and their memory in bytes (an estimate).
+	EventEntries    int64
+	EventBytes      int64
+	Revocations     int64
+	RevocationBytes int64
 }
 
 // Store keeps session records. Implementations must be safe for concurrent

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"hash/crc32"
 	"log/slog"
 	"strconv"
@@ -73,8 +74,16 @@ func UserShard(userID string) Shard {
 func (s Shard) Tag() string { return bucketTag(s.Bucket) }
 
 func bucketTag(b int) string {
-	const hexdigits = "0123456789abcdef"
-	return string([]byte{hexdigits[b>>8&0xf], hexdigits[b>>4&0xf], hexdigits[b&0xf]})
+	var tag [3]byte
+	putBucketTag(tag[:], b)
+	return string(tag[:])
+}
+
+// putBucketTag writes bucket b as three lowercase hex digits into tag[:3].
+func putBucketTag(tag []byte, b int) {
+	var four [4]byte
+	hex.Encode(four[:], []byte{byte(b >> 8), byte(b)})
+	copy(tag[:3], four[1:])
 }
 
 // newToken returns a fresh token for a user in the given bucket and its id.
@@ -133,9 +142,8 @@ func idFromValidToken(token string, bucket int) string {
 	var tb [tokenLen]byte
 	copy(tb[:], token)
 	sum := sha256.Sum256(tb[:])
-	const hexdigits = "0123456789abcdef"
 	var buf [idLen]byte
-	buf[0], buf[1], buf[2] = hexdigits[bucket>>8&0xf], hexdigits[bucket>>4&0xf], hexdigits[bucket&0xf]
+	putBucketTag(buf[:3], bucket)
 	b64.Encode(buf[3:], sum[:idHashBytes])
 	return string(buf[:])
 }

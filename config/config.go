@@ -46,11 +46,16 @@ type Config struct {
 	SessionTTL      time.Duration
 	MaxTTL          time.Duration
 	IdleTimeout     time.Duration
-	MaxPerUser      int // 0: no limit
+	MaxPerUser      int // as the setting has it: 0 means no limit
 	LimitPolicy     sessiondb.Policy
 	CleanupInterval time.Duration
 	KeyPrefix       string
 	MaxMetadata     int
+
+	Events           bool
+	EventsMaxLen     int
+	EventsMaxAge     time.Duration
+	RevocationMemory time.Duration // 0: off
 }
 
 // Default returns the defaults of every setting.
@@ -66,6 +71,9 @@ func Default() Config {
 		CleanupInterval:  sessiondb.DefaultCleanupInterval,
 		KeyPrefix:        redisstore.DefaultPrefix,
 		MaxMetadata:      sessiondb.DefaultMaxMetadataBytes,
+		EventsMaxLen:     sessiondb.DefaultEventsMaxLen,
+		EventsMaxAge:     sessiondb.DefaultEventsMaxAge,
+		RevocationMemory: sessiondb.DefaultRevocationMemory,
 	}
 }
 
@@ -102,7 +110,7 @@ var Settings = WithDefaults(Default(), []Setting[Config]{
 	Seconds("CLEANUP_INTERVAL_SECONDS", "cleanup-interval-seconds", "period of the background cleanup of expired index entries", 1, maxSeconds, func(c *Config) *time.Duration { return &c.CleanupInterval }),
 	Custom("SESSION_KEY_PREFIX", "session-key-prefix", "prefix of every Redis key (no '{' or '}'; keep it short: it is in every key)",
 		func(c *Config, v string) error {
-			if v == "" || strings.ContainsAny(v, "{}") {
+			if v == "" || redisstore.CheckPrefix(v) != nil {
 				return errors.New("must be non-empty, without '{' or '}'")
 			}
 			c.KeyPrefix = v
@@ -110,6 +118,10 @@ var Settings = WithDefaults(Default(), []Setting[Config]{
 		},
 		func(c *Config) string { return c.KeyPrefix }),
 	Int("SESSION_MAX_METADATA_BYTES", "session-max-metadata-bytes", "largest metadata accepted, serialized as JSON", 2, 1<<20, func(c *Config) *int { return &c.MaxMetadata }),
+	Bool("SESSION_EVENTS", "session-events", "record an event for every change to sessions (created, rotated, invalidated, ...), in the same atomic step as the change, and remember why sessions ended (docs/events.md); every process that changes sessions must agree", func(c *Config) *bool { return &c.Events }),
+	Int("SESSION_EVENTS_MAX_LEN", "session-events-max-len", "most event log entries kept, in all (each of the 1,024 buckets of users keeps this/1024)", sessiondb.Buckets, 1<<30, func(c *Config) *int { return &c.EventsMaxLen }),
+	Seconds("SESSION_EVENTS_MAX_AGE_SECONDS", "session-events-max-age-seconds", "events older than this are skipped by readers and removed by cleanup", 1, maxSeconds, func(c *Config) *time.Duration { return &c.EventsMaxAge }),
+	Seconds("SESSION_REVOCATION_MEMORY_SECONDS", "session-revocation-memory-seconds", "with SESSION_EVENTS, how long after a session ends validating its token tells why (evicted, revoked, rotated, expired); 0 = never", 0, maxSeconds, func(c *Config) *time.Duration { return &c.RevocationMemory }),
 })
 
 // FromEnv reads every setting from getenv, over the defaults. An empty
@@ -167,7 +179,7 @@ func (c Config) UsesRedis() bool { return c.RedisURL != "" || c.RedisHost != "" 
 func (c Config) Options() sessiondb.Options {
 	max := c.MaxPerUser
 	if max == 0 {
-		max = -1 // no limit
+		max = sessiondb.NoLimit // a setting's 0 is none; an option's is the default
 	}
 	return sessiondb.Options{
 		TTL: c.SessionTTL, MaxTTL: c.MaxTTL, IdleTimeout: c.IdleTimeout,
@@ -252,14 +264,31 @@ func (c Config) ClientOption() (rueidis.ClientOption, error) {
 // in the background if it is down), the embedded memory store otherwise.
 func (c Config) OpenStore() (sessiondb.Store, error) {
 	if !c.UsesRedis() {
-		return memstore.New(), nil
+		st, err := memstore.NewWithOptions(memstore.Options{Events: c.EventOptions()})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	}
 	opt, err := c.ClientOption()
 	if err != nil {
 		return nil, err
 	}
 	return redisstore.Open(opt, redisstore.Options{Prefix: c.KeyPrefix, Timeout: c.RedisTimeout, CacheTTL: c.RedisCacheTTL,
-		WaitReplicas: c.RedisWaitReplicas, WaitTimeout: c.RedisWaitTimeout})
+		WaitReplicas: c.RedisWaitReplicas, WaitTimeout: c.RedisWaitTimeout, Events: c.EventOptions()})
+}
+
+// EventOptions returns the event log's options, or nil when SESSION_EVENTS
+// is off.
+func (c Config) EventOptions() *sessiondb.EventOptions {
+	if !c.Events {
+		return nil
+	}
+	o := &sessiondb.EventOptions{MaxLen: c.EventsMaxLen, MaxAge: c.EventsMaxAge, RevocationMemory: c.RevocationMemory}
+	if c.RevocationMemory == 0 {
+		o.RevocationMemory = -1 // off
+	}
+	return o
 }
 
 // Open opens the configured store and a Manager over it. Close the store

@@ -182,3 +182,20 @@ func TestDocumented(t *testing.T) {
 		t.Fatalf(".env.example does not load: %v", err)
 	}
 }
+
+// TestMaxSessionsSetting: in settings 0 means no limit; package config turns
+// it into the options' NoLimit, whose 0 would be the default.
+func TestMaxSessionsSetting(t *testing.T) {
+	for v, want := range map[string]int{"": sessiondb.DefaultMaxSessionsPerUser, "0": sessiondb.NoLimit, "3": 3} {
+		c, err := FromEnv(env(map[string]string{"MAX_SESSIONS_PER_USER": v}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Options().MaxSessionsPerUser; got != want {
+			t.Errorf("MAX_SESSIONS_PER_USER=%q: MaxSessionsPerUser %d, want %d", v, got, want)
+		}
+	}
+	if _, err := FromEnv(env(map[string]string{"MAX_SESSIONS_PER_USER": "-1"})); err == nil {
+		t.Error("MAX_SESSIONS_PER_USER=-1 accepted; settings have no negative values")
+	}
+}

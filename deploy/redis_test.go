@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -237,10 +238,11 @@ func TestSessiondUserRunsLibrary(t *testing.T) {
 	s := startConf(t, repo("deploy", "redis", "users.acl"))
 	op := s.client(t, "operator", devPasswords["operator"])
 
-	for _, cache := range []string{"0", "30"} {
-		t.Run("client_cache_"+cache, func(t *testing.T) {
+	for _, c := range []struct{ cache, events string }{{"0", "false"}, {"30", "false"}, {"0", "true"}} {
+		t.Run("client_cache_"+c.cache+"_events_"+c.events, func(t *testing.T) {
 			getenv := s.env(t, "sessiond", devPasswords["sessiond"],
-				"REDIS_CLIENT_CACHE_SECONDS", cache, "SESSION_KEY_PREFIX", "sdb:cache"+cache+":")
+				"REDIS_CLIENT_CACHE_SECONDS", c.cache, "SESSION_EVENTS", c.events,
+				"SESSION_KEY_PREFIX", "sdb:cache"+c.cache+c.events+":")
 			exerciseLibrary(t, openStore(t, getenv))
 			if log := aclLog(t, op); len(log) != 0 {
 				t.Fatalf("Redis refused commands of the library to the sessiond user (add them to users.acl and deploy/redis/README.md):\n%s",
@@ -284,10 +286,15 @@ func exerciseLibrary(t *testing.T, st *redisstore.Store) {
 	c := create("alice", 2*time.Hour, nil)
 	// A fourth session evicts the oldest (evict-oldest policy).
 	d := create("alice", time.Hour, nil)
-	if _, err := m.Validate(ctx, string(a.Token)); !errors.Is(err, sessiondb.ErrNotFound) {
+	_, err := m.Validate(ctx, string(a.Token))
+	if !errors.Is(err, sessiondb.ErrNotFound) {
 		t.Fatalf("oldest session after the limit: %v, want ErrNotFound", err)
 	}
-	_, err := m.Validate(ctx, string(b.Token))
+	var ended *sessiondb.EndedError
+	if errors.As(err, &ended) != m.EventsEnabled() || (ended != nil && ended.Reason != sessiondb.EndEvicted) {
+		t.Fatalf("oldest session after the limit: %v; events on: %v", err, m.EventsEnabled())
+	}
+	_, err = m.Validate(ctx, string(b.Token))
 	must(err)
 	_, err = m.Get(ctx, c.ID)
 	must(err)
@@ -341,6 +348,28 @@ func exerciseLibrary(t *testing.T, st *redisstore.Store) {
 		t.Errorf("Stats after cleanup = %+v", st2)
 	}
 	must(m.Ping(ctx))
+	if !m.EventsEnabled() {
+		return
+	}
+	// The event log: read (after the settle time), counted in the statistics.
+	if st2.EventEntries < 25 || st2.EventBytes <= 0 || st2.Revocations == 0 {
+		t.Errorf("Stats of the event log = %+v", st2)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := m.ReadEvents(ctx, "", sessiondb.EventFilter{UserID: "alice"}, 100)
+		must(err)
+		if len(p.Events) > 0 || time.Now().After(deadline) {
+			if len(p.Events) == 0 || p.Events[0].Type != sessiondb.EventCreated || p.Events[0].SessionID != a.ID {
+				t.Fatalf("alice's first event: %+v", p.Events)
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, err := range m.Events(ctx, "", sessiondb.EventFilter{}) {
+		must(err)
+	}
 }
 
 // TestACLDenies checks, with real commands, what the sessiond and operator
@@ -442,6 +471,15 @@ func TestACLMatrix(t *testing.T) {
 		{"CLIENT LIST", nil}, {"CLIENT KILL ID 1", nil}, {"REPLICAOF 127.0.0.1 1", nil}, {"MODULE LIST", nil},
 		{"SWAPDB 0 1", nil}, {"SELECT 1", nil}, {"MIGRATE 127.0.0.1 1 sdb:x 0 1", nil}, {"SUBSCRIBE ch", nil},
 		{"PUBLISH ch m", nil}, {"OBJECT ENCODING sdb:x", nil}, {"RENAME sdb:a sdb:b", nil}, {"UNLINK sdb:a", nil},
+		// The event log: exactly the stream commands the scripts and the
+		// readers issue (docs/events.md), and TIME and MEMORY USAGE beside
+		// them; no other stream command.
+		{"XADD sdb:{abc}e MAXLEN ~ 1024 * a x", app}, {"XTRIM sdb:{abc}e MINID 0", app},
+		{"XRANGE sdb:{abc}e - +", app}, {"XLEN sdb:{abc}e", app}, {"TIME", app}, {"MEMORY USAGE sdb:{abc}e", app},
+		{"XREVRANGE sdb:{abc}e + -", nil}, {"XREAD STREAMS sdb:{abc}e 0", nil}, {"XINFO STREAM sdb:{abc}e", nil},
+		{"XDEL sdb:{abc}e 1-0", nil}, {"XSETID sdb:{abc}e 1-0", nil}, {"XGROUP CREATE sdb:{abc}e g $", nil},
+		{"XREADGROUP GROUP g c STREAMS sdb:{abc}e >", nil}, {"XACK sdb:{abc}e g 1-0", nil},
+		{"XADD other:e * a x", nil}, {"XRANGE other:e - +", nil},
 	}
 	for _, r := range rows {
 		for _, user := range []string{"sessiond", "operator", "probe"} {
@@ -490,8 +528,81 @@ func TestOperatorUserConformance(t *testing.T) {
 		}
 		return st
 	})
+	storetest.RunEvents(t, func(tb testing.TB, opt sessiondb.EventOptions) sessiondb.Store {
+		st, err := redisstore.New(lib, redisstore.Options{Prefix: fmt.Sprintf("sdb:op%d:", n.Add(1)),
+			Events: &opt, EventSettle: time.Millisecond})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return st
+	})
 	if log := aclLog(t, op); len(log) != 0 {
 		t.Fatalf("Redis refused commands to the operator user:\n%s", strings.Join(log, "\n"))
+	}
+}
+
+// TestOperatorReadsEvents runs sessionctl events, built from the
+// repository, as the operator user of the shipped ACL, on the events
+// sessiond's user made with SESSION_EVENTS=true: the table, --json, and
+// --follow until SIGINT and until SIGTERM (exit 0 both times). Redis
+// refuses nothing (ACL LOG empty).
+func TestOperatorReadsEvents(t *testing.T) {
+	s := startConf(t, repo("deploy", "redis", "users.acl"))
+	op := s.client(t, "operator", devPasswords["operator"])
+	ctx := sessiondb.WithActor(context.Background(), "frontend")
+	m, err := sessiondb.New(openStore(t, s.env(t, "sessiond", devPasswords["sessiond"], "SESSION_EVENTS", "true")),
+		sessiondb.Options{MaxSessionsPerUser: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := m.Create(ctx, "alice", time.Hour, map[string]string{"ip": "192.0.2.1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := sessionctlBinary(t)
+	env := envList(s.env(t, "operator", devPasswords["operator"], "SESSION_EVENTS", "true"),
+		"REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD_FILE", "SESSION_EVENTS")
+	sessionctl := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env, cmd.Dir = env, t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("sessionctl %v as operator: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	// The events are final a second after the change (the settle time).
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(sessionctl("events"), "4 event(s)") {
+		if time.Now().After(deadline) {
+			t.Fatalf("sessionctl events as operator:\n%s", sessionctl("events"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out := sessionctl("events", "--json", "--type", "evicted"); strings.Count(out, "\n") != 1 || !strings.Contains(out, `"type":"evicted"`) {
+		t.Errorf("sessionctl events --json --type evicted as operator:\n%s", out)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		cmd := exec.Command(bin, "events", "--follow", "--json", "--since", "0")
+		cmd.Env, cmd.Dir = env, t.TempDir()
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // it reads the log, then polls
+		cmd.Process.Signal(sig)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("sessionctl events --follow ended by %v: %v\n%s", sig, err, out.String())
+		}
+		if n := strings.Count(out.String(), `"user_id":"alice"`); n != 4 {
+			t.Errorf("sessionctl events --follow --since 0 printed %d of alice's 4 events before %v:\n%s", n, sig, out.String())
+		}
+	}
+	if log := aclLog(t, op); len(log) != 0 {
+		t.Fatalf("Redis refused commands of sessionctl events to the operator user:\n%s", strings.Join(log, "\n"))
 	}
 }
 

@@ -28,6 +28,8 @@ type Store struct {
 
 	expired, created, invalidated, evicted int64
 	gen                                    uint64
+
+	ev *eventLog // nil without events (see events.go)
 }
 
 type entry struct {
@@ -113,11 +115,15 @@ func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	if _, ok := s.byID[rec.ID]; ok {
 		return 0, sessiondb.ErrExists
 	}
-	if lim.Max <= 0 {
+	max, limited := lim.Sessions()
+	if !limited {
 		// No limit to check: leave the user's expired entries to Cleanup
 		// rather than visit every session of a user who may have many.
 		s.add(rec)
 		s.created++
+		if s.ev != nil {
+			s.ev.note(now, sessiondb.ChangeFrom(ctx).Actor, bucketOf(rec.ID), []sessiondb.Event{evMeta(sessiondb.EventCreated, rec)})
+		}
 		return 0, nil
 	}
 	var live []*entry
@@ -127,16 +133,22 @@ func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 		}
 	}
 	evict := 0
-	if len(live) >= lim.Max {
+	if len(live) >= max {
 		if lim.Policy == sessiondb.PolicyReject {
 			return 0, sessiondb.ErrSessionLimit
 		}
-		evict = len(live) - lim.Max + 1
+		evict = len(live) - max + 1
 	}
 	// Past the checks: from here on nothing fails.
+	var evs []sessiondb.Event
+	if s.ev != nil {
+		evs = append(evs, evMeta(sessiondb.EventCreated, rec))
+	}
+	var gone []*entry
 	for _, e := range s.byUser[rec.UserID] {
 		if !now.Before(e.exp) {
 			s.remove(e) // self-healing: the user's expired entries go now
+			gone = append(gone, e)
 		}
 	}
 	slices.SortFunc(live, func(a, b *entry) int {
@@ -145,9 +157,20 @@ func (s *Store) Insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	for _, e := range live[:evict] {
 		s.remove(e)
 		s.evicted++
+		if s.ev != nil {
+			evs = append(evs, ev(sessiondb.EventEvicted, e.rec))
+			s.ev.ended(now, e.rec.ID, sessiondb.EndEvicted)
+		}
 	}
 	s.add(rec)
 	s.created++
+	if s.ev != nil {
+		for _, e := range gone {
+			evs = append(evs, ev(sessiondb.EventExpired, e.rec))
+			s.ev.ended(now, e.rec.ID, sessiondb.EndExpired)
+		}
+		s.ev.note(now, sessiondb.ChangeFrom(ctx).Actor, bucketOf(rec.ID), evs)
+	}
 	return evict, nil
 }
 
@@ -190,6 +213,23 @@ func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now tim
 	}
 	s.remove(e)
 	s.add(rec)
+	if s.ev != nil {
+		ch := sessiondb.ChangeFrom(ctx)
+		var x sessiondb.Event
+		switch {
+		case rec.ID != old.ID:
+			x = ev(sessiondb.EventRotated, old)
+			x.NewSessionID = rec.ID
+			s.ev.ended(now, old.ID, sessiondb.EndRotated)
+		case ch.Event == sessiondb.EventRefreshed:
+			x = ev(sessiondb.EventRefreshed, rec)
+		case ch.Event == sessiondb.EventUpdated:
+			x = evMeta(sessiondb.EventUpdated, rec)
+		default:
+			return nil // a touch: no event
+		}
+		s.ev.note(now, ch.Actor, bucketOf(rec.ID), []sessiondb.Event{x})
+	}
 	return nil
 }
 
@@ -208,9 +248,23 @@ func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiond
 	}
 	s.remove(e)
 	if !now.Before(e.exp) {
+		if s.ev != nil {
+			s.ev.note(now, sessiondb.ChangeFrom(ctx).Actor, bucketOf(id), []sessiondb.Event{ev(sessiondb.EventExpired, e.rec)})
+			s.ev.ended(now, id, sessiondb.EndExpired)
+		}
 		return nil, sessiondb.ErrNotFound // it had expired: removing it was cleanup
 	}
 	s.invalidated++
+	if s.ev != nil {
+		ch := sessiondb.ChangeFrom(ctx)
+		x := ev(sessiondb.EventInvalidated, e.rec)
+		x.Cause = ch.Cause
+		if x.Cause != sessiondb.CauseLogout {
+			x.Cause = sessiondb.CauseAdmin
+		}
+		s.ev.note(now, ch.Actor, bucketOf(id), []sessiondb.Event{x})
+		s.ev.ended(now, id, sessiondb.EndRevoked)
+	}
 	return e.rec.Clone(), nil
 }
 
@@ -242,16 +296,36 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, now time.
 	}
 	defer s.mu.Unlock()
 	n := 0
+	cause := sessiondb.CauseRevokeAll
+	if except != "" {
+		cause = sessiondb.CauseRevokeOthers
+	}
+	var evs []sessiondb.Event
 	for id, e := range s.byUser[userID] {
 		if id == except {
 			continue
 		}
 		s.remove(e)
-		if now.Before(e.exp) {
+		live := now.Before(e.exp)
+		if live {
 			n++
+		}
+		if s.ev != nil {
+			if live {
+				x := ev(sessiondb.EventInvalidated, e.rec)
+				x.Cause = cause
+				evs = append(evs, x)
+				s.ev.ended(now, id, sessiondb.EndRevoked)
+			} else {
+				evs = append(evs, ev(sessiondb.EventExpired, e.rec))
+				s.ev.ended(now, id, sessiondb.EndExpired)
+			}
 		}
 	}
 	s.invalidated += int64(n)
+	if len(evs) > 0 {
+		s.ev.note(now, sessiondb.ChangeFrom(ctx).Actor, sessiondb.UserShard(userID).Bucket, evs)
+	}
 	return n, nil
 }
 
@@ -266,9 +340,26 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time) (int, error) {
 	defer s.mu.Unlock()
 	s.drain(now)
 	n := 0
+	var evs map[int][]sessiondb.Event // bucket -> events
+	if s.ev != nil && len(s.drained) > 0 {
+		evs = make(map[int][]sessiondb.Event)
+	}
 	for id := range s.drained {
-		s.remove(s.byID[id])
+		e := s.byID[id]
+		s.remove(e)
 		n++
+		if evs != nil {
+			b := bucketOf(id)
+			evs[b] = append(evs[b], ev(sessiondb.EventExpired, e.rec))
+			s.ev.ended(now, id, sessiondb.EndExpired)
+		}
+	}
+	if s.ev != nil {
+		actor := sessiondb.ChangeFrom(ctx).Actor
+		for b := range sessiondb.Buckets {
+			s.ev.note(now, actor, b, evs[b])
+		}
+		s.ev.expire(now)
 	}
 	return n, nil
 }
@@ -283,14 +374,19 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats,
 	}
 	defer s.mu.Unlock()
 	s.drain(now)
-	return sessiondb.StoreStats{
+	st := sessiondb.StoreStats{
 		Total:       int64(len(s.byID)),
 		Expired:     s.expired,
 		Users:       int64(len(s.byUser)),
 		Created:     s.created,
 		Invalidated: s.invalidated,
 		Evicted:     s.evicted,
-	}, nil
+	}
+	if s.ev != nil {
+		st.EventEntries, st.EventBytes = s.ev.entries, s.ev.bytes
+		st.Revocations, st.RevocationBytes = int64(len(s.ev.tombs)), s.ev.tombBytes
+	}
+	return st, nil
 }
 
 // Walk implements sessiondb.Store. It copies the live records under the lock
@@ -330,6 +426,9 @@ func (s *Store) Restore(ctx context.Context, rec *sessiondb.Record, now time.Tim
 		return false, nil
 	}
 	s.add(rec)
+	if s.ev != nil {
+		s.ev.note(now, sessiondb.ChangeFrom(ctx).Actor, bucketOf(rec.ID), []sessiondb.Event{evMeta(sessiondb.EventRestored, rec)})
+	}
 	return true, nil
 }
 

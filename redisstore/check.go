@@ -54,7 +54,7 @@ func (s *Store) CheckConsistency(ctx context.Context, now time.Time) error {
 						return err
 					}
 					st.users++
-				case kindQueue, kindCleanup, kindCounters:
+				case kindQueue, kindCleanup, kindCounters, kindEvents, kindEnded:
 				default:
 					return fmt.Errorf("unexpected key %q", k)
 				}

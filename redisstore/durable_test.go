@@ -41,7 +41,15 @@ func primaryWithReplica(t *testing.T) (primary, replica *redistest.Server) {
 // durability option on: every write goes through the confirmed path.
 func TestWaitReplicasConformance(t *testing.T) {
 	primary, _ := primaryWithReplica(t)
-	c := newClient(t, primary.Addr())
+	// Each confirmed write holds a dedicated connection until WAIT answers:
+	// a bounded pool keeps the suite's 200 concurrent creates from dialling
+	// 200 connections at once (which a loaded machine answers with dial
+	// timeouts).
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{primary.Addr()}, BlockingPoolSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
 	var n atomic.Int64
 	storetest.Run(t, func(tb testing.TB) sessiondb.Store {
 		st, err := redisstore.New(c, redisstore.Options{Prefix: fmt.Sprintf("w%d:", n.Add(1)), WaitReplicas: 1, WaitTimeout: 5 * time.Second})

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -45,7 +46,12 @@ func wrap(err error) error {
 	if errors.Is(err, sessiondb.ErrUnavailable) {
 		return err // said already (replicas did not confirm)
 	}
-	// Network errors, timeouts and cancellations: the store did not answer.
+	if errors.Is(err, context.Canceled) {
+		// The caller gave up: not a failure of the store. The memory store
+		// answers the same (storetest's CancelledContext).
+		return err
+	}
+	// Network errors and timeouts: the store did not answer.
 	return fmt.Errorf("%w: %w", sessiondb.ErrUnavailable, err)
 }
 

@@ -427,7 +427,7 @@ func TestEvenSpread(t *testing.T) {
 		}
 		want := keySlot("{" + sessiondb.UserShard(user).Tag() + "}")
 		for _, s := range list {
-			if got := keySlot(st.Prefix() + "{" + s.ID[:3] + "}s" + sessiondb.IDHash(s.ID)); got != want {
+			if got := keySlot(redisstore.DefaultPrefix + "{" + s.ID[:3] + "}s" + sessiondb.IDHash(s.ID)); got != want {
 				t.Fatalf("%s: session key in slot %d, user in slot %d", user, got, want)
 			}
 		}

@@ -1,12 +1,22 @@
 package redisstore
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sessiondb/sessiondb"
 )
+
+// CheckPrefix reports whether prefix may start the store's keys: it must not
+// contain '{' or '}', because the key's hash tag follows it.
+func CheckPrefix(prefix string) error {
+	if strings.ContainsAny(prefix, "{}") {
+		return fmt.Errorf("redisstore: key prefix %q must not contain '{' or '}'", prefix)
+	}
+	return nil
+}
 
 // keys names the Redis keys. Every key of a bucket starts with
 // prefix + "{" + tag + "}", so a bucket lives in one Redis Cluster slot, and

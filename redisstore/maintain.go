@@ -39,6 +39,10 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (sessiondb.StoreStats,
 		st.Created += c.Created
 		st.Invalidated += c.Invalidated
 		st.Evicted += c.Evicted
+		st.EventEntries += r.log[0]
+		st.EventBytes += r.log[1]
+		st.Revocations += r.log[2]
+		st.RevocationBytes += r.log[3]
 	})
 	if err != nil {
 		return st, err
@@ -68,6 +72,7 @@ type maintainResult struct {
 	more     bool
 	removed  int
 	counters map[string]int64
+	log      [4]int64 // with events: entries and bytes of the event log, of the ended sessions
 }
 
 // maintain runs maintain.lua over every bucket until no bucket reports more
@@ -90,6 +95,7 @@ func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done f
 	if mode == "cleanup" {
 		batch = 1
 	}
+	evArgs := s.maintainEventArgs(ctx, now)
 	for len(pending) > 0 {
 		if err := ctx.Err(); err != nil {
 			return wrap(err)
@@ -99,7 +105,7 @@ func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done f
 			part := pending[start:min(start+batch, len(pending))]
 			execs := make([]rueidis.LuaExec, len(part))
 			for i, b := range part {
-				execs[i] = s.maintainExec(b, now, mode)
+				execs[i] = s.maintainExec(b, now, mode, evArgs)
 			}
 			cctx, cancel := s.ctx(ctx)
 			start := time.Now()
@@ -143,8 +149,8 @@ func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done f
 	return nil
 }
 
-func (s *Store) maintainExec(b int, now time.Time, mode string) rueidis.LuaExec {
-	ks := make([]string, 0, 1+2*sessiondb.SubBuckets)
+func (s *Store) maintainExec(b int, now time.Time, mode string, evArgs []string) rueidis.LuaExec {
+	ks := make([]string, 0, 3+2*sessiondb.SubBuckets)
 	ks = append(ks, s.keys.counters(b))
 	for sub := range sessiondb.SubBuckets {
 		ks = append(ks, s.keys.queue(b, sub))
@@ -152,9 +158,9 @@ func (s *Store) maintainExec(b int, now time.Time, mode string) rueidis.LuaExec 
 	for sub := range sessiondb.SubBuckets {
 		ks = append(ks, s.keys.cleanup(b, sub))
 	}
-	return rueidis.LuaExec{Keys: ks, Args: []string{
-		ms(now), mode, strconv.Itoa(s.budget), s.keys.userPrefix(b), s.keys.sessionPrefix(b),
-	}}
+	ks = append(ks, s.keys.events(b), s.keys.ended(b))
+	args := append([]string{ms(now), mode, strconv.Itoa(s.budget), s.keys.userPrefix(b), s.keys.sessionPrefix(b)}, evArgs...)
+	return rueidis.LuaExec{Keys: ks, Args: args}
 }
 
 func parseMaintain(res rueidis.RedisResult) (maintainResult, error) {
@@ -162,7 +168,7 @@ func parseMaintain(res rueidis.RedisResult) (maintainResult, error) {
 	if err != nil {
 		return maintainResult{}, wrap(err)
 	}
-	if len(arr) != 3 {
+	if len(arr) != 3 && len(arr) != 4 {
 		return maintainResult{}, errors.New("redisstore: unexpected maintenance reply")
 	}
 	more, err1 := arr[0].AsInt64()
@@ -175,6 +181,13 @@ func parseMaintain(res rueidis.RedisResult) (maintainResult, error) {
 	for i := 0; i+1 < len(kv); i += 2 {
 		v, _ := strconv.ParseInt(kv[i+1], 10, 64)
 		r.counters[kv[i]] = v
+	}
+	if len(arr) == 4 {
+		log, err := arr[3].AsIntSlice()
+		if err != nil || len(log) != 4 {
+			return maintainResult{}, errors.New("redisstore: unexpected maintenance reply")
+		}
+		copy(r.log[:], log)
 	}
 	return r, nil
 }

@@ -26,7 +26,7 @@ func (s *Store) Restore(ctx context.Context, rec *sessiondb.Record, now time.Tim
 	if !rec.Live(now) {
 		return false, nil
 	}
-	_, added, err := s.insert(ctx, rec, sessiondb.Limit{}, now, "restore")
+	_, added, err := s.insert(ctx, rec, sessiondb.Limit{Max: sessiondb.NoLimit}, now, "restore")
 	return added, err
 }
 
@@ -50,10 +50,17 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	case lim.Policy == sessiondb.PolicyReject:
 		flags = "r"
 	}
+	max, limited := lim.Sessions()
+	if !limited {
+		max = 0 // insert.lua's "no limit"
+	}
 	v := encode(rec)
+	bound, actor, remember := s.evArgs(ctx)
 	reply, err := s.exec(ctx, c, insertScript,
-		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
-		[]string{ms(now), string(v), msCeil(rec.EffectiveExpiry()), strconv.Itoa(lim.Max), flags, memberOf(rec.ID, v), rec.UserID},
+		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket),
+			s.keys.events(shard.Bucket), s.keys.ended(shard.Bucket)},
+		[]string{ms(now), string(v), msCeil(rec.EffectiveExpiry()), strconv.Itoa(max), flags, memberOf(rec.ID, v), rec.UserID,
+			bound, actor, sessiondb.IDHash(rec.ID), remember},
 	).AsStrSlice()
 	if err != nil {
 		return 0, false, wrap(err)
@@ -86,6 +93,9 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.R
 	key := s.keys.session(id)
 	var res rueidis.RedisResult
 	if s.cacheTTL > 0 && !s.dirty.dirty(key) {
+		if err := ctx.Err(); err != nil {
+			return nil, wrap(err) // a cache hit would not look at ctx
+		}
 		res = c.DoCache(ctx, c.B().Get().Key(key).Cache(), s.cacheTTL)
 		s.cached.count(res.IsCacheHit())
 	} else {
@@ -117,9 +127,12 @@ func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now tim
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	shard := sessiondb.UserShard(rec.UserID)
+	bound, actor, remember := s.evArgs(ctx)
 	n, err := s.exec(ctx, c, replaceScript,
-		[]string{s.keys.session(old.ID), s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub)},
-		[]string{ms(now), string(encode(old)), string(encode(rec)), msCeil(rec.EffectiveExpiry())},
+		[]string{s.keys.session(old.ID), s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub),
+			s.keys.events(shard.Bucket), s.keys.ended(shard.Bucket)},
+		[]string{ms(now), string(encode(old)), string(encode(rec)), msCeil(rec.EffectiveExpiry()),
+			bound, actor, replaceCode(ctx), remember},
 	).AsInt64()
 	if err != nil {
 		return wrap(err)
@@ -150,7 +163,9 @@ func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiond
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	key := s.keys.session(id)
-	reply, err := s.exec(ctx, c, deleteScript, []string{key, s.keys.counters(b)}, []string{ms(now)}).ToArray()
+	bound, actor, remember := s.evArgs(ctx)
+	reply, err := s.exec(ctx, c, deleteScript, []string{key, s.keys.counters(b), s.keys.events(b), s.keys.ended(b)},
+		[]string{ms(now), bound, actor, deleteCode(ctx), remember}).ToArray()
 	if err != nil {
 		return nil, wrap(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,16 +24,19 @@ const DefaultPrefix = "sdb:"
 // DefaultTimeout bounds each call of a store made by Open.
 const DefaultTimeout = 2 * time.Second
 
-// Options configure a Store. The zero value is valid.
+// Options configure a Store. The zero value is valid: a zero field means its
+// documented default, and a negative one means none where a field says so
+// (the rule of package sessiondb's "Zero values"); elsewhere it is an error.
 type Options struct {
 	// Prefix starts every key. Default "sdb:". It must not contain '{' or '}':
 	// the key's hash tag follows it.
 	Prefix string
 	// Timeout bounds each call to Redis. With Open (default 2s) it configures
 	// the client: dial timeout, the wait for replies (ConnWriteTimeout) and
-	// retries, at no cost per call. With New it is 0 by default: calls are
+	// retries, at no cost per call. With New the default is none: calls are
 	// bounded by the caller's context and client settings; a positive value
-	// adds a deadline to calls whose context has none.
+	// adds a deadline to calls whose context has none. Negative: none of the
+	// store's own (the client's settings apply).
 	Timeout time.Duration
 	// CacheTTL, when positive, serves Get from rueidis's client-side cache for
 	// up to that long. Redis invalidates a cached entry as soon as the session
@@ -42,17 +44,29 @@ type Options struct {
 	// a revocation within a round trip or so; this process sees its own
 	// changes at once (it reads keys it just wrote from Redis until their
 	// invalidation arrives). Expiry and idle timeout are judged on every call.
-	// The client must not have DisableCache set. Default 0: off.
+	// The client must not have DisableCache set. Default: off; negative: off.
 	CacheTTL time.Duration
 	// WaitReplicas, when positive, acknowledges creates, rotations,
 	// refreshes, metadata changes and revocations only once that many
 	// replicas confirmed them (WAIT; WAITAOF where the server has it and the
 	// ACL allows it). A write they do not confirm within WaitTimeout fails
 	// with an error matching sessiondb.ErrUnavailable: it is on the primary
-	// but may or may not survive a failover. Default 0: off.
+	// but may or may not survive a failover. Default: off; negative is an
+	// error.
 	WaitReplicas int
-	// WaitTimeout bounds the wait for replicas. Default DefaultWaitTimeout.
+	// WaitTimeout bounds the wait for replicas (it cannot be unbounded).
+	// Default DefaultWaitTimeout; negative is an error.
 	WaitTimeout time.Duration
+	// Events, when not nil, makes the store record events, each in the
+	// script that makes its change, and remember why sessions ended
+	// (sessiondb.EventLog; docs/events.md). Default nil: off.
+	Events *sessiondb.EventOptions
+	// EventSettle is how old a change must be, by the clock of the Redis
+	// server that took it, for readers to return its events: more than the
+	// clock skew between the servers that may take a bucket's writes
+	// (cluster nodes, a replica promoted by a failover). Default
+	// DefaultEventSettle.
+	EventSettle time.Duration
 }
 
 // Store is a sessiondb.Store on Redis. It is safe for concurrent use.
@@ -64,6 +78,8 @@ type Store struct {
 	dirty    *dirtyKeys // with the client-side cache: keys written lately
 	cached   cacheCounts
 	writes   atomic.Int64
+
+	ev *eventConfig // Options.Events; nil when off
 
 	waitReplicas int           // Options.WaitReplicas
 	waitTimeout  time.Duration // Options.WaitTimeout
@@ -100,7 +116,7 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 // calls fail with sessiondb.ErrUnavailable and which connects as soon as Redis
 // answers. Close closes the client.
 func Open(copt rueidis.ClientOption, opt Options) (*Store, error) {
-	if opt.Timeout <= 0 {
+	if opt.Timeout == 0 {
 		opt.Timeout = DefaultTimeout
 	}
 	s, err := newStore(opt)
@@ -111,10 +127,10 @@ func Open(copt rueidis.ClientOption, opt Options) (*Store, error) {
 	// needs no per-call context: a server that stops answering is noticed
 	// within the timeout, a refused connection at once, and reads are
 	// retried on a broken connection for a small part of the timeout only.
-	if copt.ConnWriteTimeout == 0 {
+	if copt.ConnWriteTimeout == 0 && opt.Timeout > 0 {
 		copt.ConnWriteTimeout = opt.Timeout
 	}
-	if copt.Dialer.Timeout == 0 {
+	if copt.Dialer.Timeout == 0 && opt.Timeout > 0 {
 		copt.Dialer.Timeout = opt.Timeout
 	}
 	if copt.RetryDelay == nil {
@@ -151,8 +167,8 @@ func newStore(opt Options) (*Store, error) {
 	if opt.Prefix == "" {
 		opt.Prefix = DefaultPrefix
 	}
-	if strings.ContainsAny(opt.Prefix, "{}") {
-		return nil, fmt.Errorf("redisstore: key prefix %q must not contain '{' or '}'", opt.Prefix)
+	if err := CheckPrefix(opt.Prefix); err != nil {
+		return nil, err
 	}
 	if opt.WaitReplicas < 0 || opt.WaitTimeout < 0 {
 		return nil, errors.New("redisstore: WaitReplicas and WaitTimeout must not be negative")
@@ -160,8 +176,12 @@ func newStore(opt Options) (*Store, error) {
 	if opt.WaitReplicas > 0 && opt.WaitTimeout == 0 {
 		opt.WaitTimeout = DefaultWaitTimeout
 	}
+	ev, err := newEventConfig(opt)
+	if err != nil {
+		return nil, err
+	}
 	s := &Store{keys: keys{opt.Prefix}, timeout: opt.Timeout, cacheTTL: opt.CacheTTL, budget: maintainBudget,
-		waitReplicas: opt.WaitReplicas, waitTimeout: opt.WaitTimeout}
+		waitReplicas: opt.WaitReplicas, waitTimeout: opt.WaitTimeout, ev: ev}
 	if opt.CacheTTL > 0 {
 		s.dirty = &dirtyKeys{}
 	}
@@ -203,10 +223,8 @@ func (s *Store) get() (rueidis.Client, error) {
 // Client returns the store's client, or an error when it is not connected.
 func (s *Store) Client() (rueidis.Client, error) { return s.get() }
 
-// Prefix returns the key prefix.
+// Prefix returns the key prefix: webhook delivery keeps its state under it.
 func (s *Store) Prefix() string { return s.keys.prefix }
-
-// Prefix returns the key prefix.
 
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.timeout <= 0 {

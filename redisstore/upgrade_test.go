@@ -45,9 +45,13 @@ func (s layout1Store) Insert(ctx context.Context, rec *sessiondb.Record, lim ses
 	if lim.Policy == sessiondb.PolicyReject {
 		flags = "r"
 	}
+	max, limited := lim.Sessions()
+	if !limited {
+		max = 0 // the script's "no limit"
+	}
 	reply, err := layout1Insert.Exec(ctx, s.client,
 		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
-		[]string{ms(now), string(encode(rec)), msCeil(rec.EffectiveExpiry()), strconv.Itoa(lim.Max), flags},
+		[]string{ms(now), string(encode(rec)), msCeil(rec.EffectiveExpiry()), strconv.Itoa(max), flags},
 	).AsStrSlice()
 	if err != nil {
 		return 0, wrap(err)

@@ -54,10 +54,16 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, now time.
 	if except != "" && except[:3] == shard.Tag() {
 		keep = sessiondb.IDHash(except)
 	}
+	bound, actor, remember := s.evArgs(ctx)
+	code := "iA"
+	if except != "" {
+		code = "iO"
+	}
 	reply, err := s.exec(ctx, c, deleteUserScript,
 		[]string{s.keys.user(shard, userID), s.keys.counters(shard.Bucket),
-			s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub)},
-		[]string{ms(now), keep, s.keys.sessionPrefix(shard.Bucket)},
+			s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub),
+			s.keys.events(shard.Bucket), s.keys.ended(shard.Bucket)},
+		[]string{ms(now), keep, s.keys.sessionPrefix(shard.Bucket), bound, actor, code, remember},
 	).AsStrSlice()
 	if err != nil {
 		return 0, wrap(err)

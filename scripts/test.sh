@@ -94,6 +94,8 @@ scripts/gates.sh gofmt
 scripts/gates.sh vet
 scripts/gates.sh staticcheck
 scripts/gates.sh tidy
+echo "== govulncheck (the shipped module; needs the module proxy and vuln.go.dev, else it says it did not run)"
+scripts/gates.sh vulncheck
 echo "== bench module builds"
 (cd bench && go build -o /dev/null ./cmd/sessionbench)
 if [ "${SESSIONDB_SKIP_PYTHON:-}" = 1 ]; then

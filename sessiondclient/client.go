@@ -45,7 +45,8 @@ const (
 const maxAnswerBytes = 64 << 20
 
 // Options configure a Client. The zero value is valid: every zero field
-// means the documented default, and a negative number means "none".
+// means the documented default, and a negative number means "none" (the
+// rule of package sessiondb's "Zero values").
 type Options struct {
 	// APIKey is sent as "Authorization: Bearer <key>" with every call. An app
 	// key allows every call but Stats and Cleanup, which need an admin key.

@@ -35,7 +35,8 @@
 // # Errors
 //
 // Errors match the library's: errors.Is(err, sessiondb.ErrNotFound) works the
-// same over HTTP, bad input is a *sessiondb.InvalidArgumentError naming the
+// same over HTTP, as does errors.As(err, &ended) for the
+// *sessiondb.EndedError that tells why a token's session ended, bad input is a *sessiondb.InvalidArgumentError naming the
 // field, and an unreachable or failing sessiond (or store) matches
 // sessiondb.ErrUnavailable. Two errors are the client's own: [ErrUnauthorized]
 // (a missing or unknown API key) and [ErrForbidden] (an app key on an admin

@@ -29,7 +29,10 @@ var (
 // It matches (errors.Is, errors.As) what the library returns in the same
 // case:
 //
-//   - not_found (404): sessiondb.ErrNotFound
+//   - not_found (404): sessiondb.ErrNotFound; when the answer names why
+//     the session ended (validation of the token of a session that ended
+//     within sessiond's SESSION_REVOCATION_MEMORY_SECONDS), also a
+//     *sessiondb.EndedError carrying that Reason, as the library returns
 //   - invalid_argument (400), too_large (413), unsupported_media_type (415):
 //     a *sessiondb.InvalidArgumentError with the Field sessiond named (for a
 //     413, "metadata", the one field that makes a request large), which
@@ -119,6 +122,7 @@ type apiErrorBody struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 		Field   string `json:"field"`
+		Reason  string `json:"reason"`
 	} `json:"error"`
 }
 
@@ -140,9 +144,13 @@ func answerError(op string, status int, body apiErrorBody, retryAfter time.Durat
 	case "not_found":
 		// sessiond also answers not_found for a path it has no route for:
 		// a wrong base URL is not a missing session.
-		if strings.HasPrefix(e.Message, "no such route") {
+		switch {
+		case strings.HasPrefix(e.Message, "no such route"):
 			e.notSessiond = true
-		} else {
+		case body.Error.Reason != "":
+			// Why the session ended; an *EndedError matches ErrNotFound.
+			e.kind = &sessiondb.EndedError{Reason: sessiondb.EndReason(body.Error.Reason)}
+		default:
 			e.kind = sessiondb.ErrNotFound
 		}
 	case "invalid_argument", "too_large", "unsupported_media_type":

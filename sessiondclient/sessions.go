@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/wire"
 )
 
 // The methods check their arguments as the Manager does before any request
@@ -36,7 +37,7 @@ func (c *Client) Create(ctx context.Context, userID string, ttl time.Duration, m
 	if err := checkMetadata(metadata); err != nil {
 		return nil, err
 	}
-	var out wireSession
+	var out wire.Session
 	err = c.do(ctx, call{op: "create", method: http.MethodPost, path: "/v1/sessions",
 		body: createRequest{UserID: userID, TTLSeconds: secs, Metadata: metadata}, out: &out,
 		largeField: "metadata"})
@@ -46,12 +47,15 @@ func (c *Client) Create(ctx context.Context, userID string, ttl time.Duration, m
 	if out.Token == "" {
 		return nil, fmt.Errorf("sessiondclient: create: sessiond's answer has no token")
 	}
-	return out.session(), nil
+	return out.Session(), nil
 }
 
 // Validate returns the live session a token names, or an error matching
 // sessiondb.ErrNotFound for unknown, expired, revoked and malformed tokens
-// (a malformed one without a request). The session has no Token.
+// (a malformed one without a request). The session has no Token. When
+// sessiond records events (SESSION_EVENTS=true) and the token's session
+// ended lately, the error is also a *sessiondb.EndedError (errors.As)
+// whose Reason says why: evicted, revoked, rotated or expired.
 func (c *Client) Validate(ctx context.Context, token string) (*sessiondb.Session, error) {
 	if _, err := sessiondb.IDFromToken(token); err != nil {
 		return nil, err
@@ -60,13 +64,13 @@ func (c *Client) Validate(ctx context.Context, token string) (*sessiondb.Session
 }
 
 func (c *Client) validate(ctx context.Context, op, token string) (*sessiondb.Session, error) {
-	var out wireSession
+	var out wire.Session
 	err := c.do(ctx, call{op: op, method: http.MethodPost, path: "/v1/sessions/validate",
 		body: tokenRequest{Token: token}, out: &out, retry: true})
 	if err != nil {
 		return nil, err
 	}
-	return out.session(), nil
+	return out.Session(), nil
 }
 
 // Get returns the live session with the given id, without its token, or an
@@ -79,13 +83,13 @@ func (c *Client) Get(ctx context.Context, id string) (*sessiondb.Session, error)
 }
 
 func (c *Client) get(ctx context.Context, op, id string) (*sessiondb.Session, error) {
-	var out wireSession
+	var out wire.Session
 	err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/v1/sessions/" + url.PathEscape(id),
 		out: &out, retry: true})
 	if err != nil {
 		return nil, err
 	}
-	return out.session(), nil
+	return out.Session(), nil
 }
 
 // Refresh extends a session: it then expires ttl from now (0 means the TTL it
@@ -99,13 +103,13 @@ func (c *Client) Refresh(ctx context.Context, token string, ttl time.Duration) (
 	if _, err := sessiondb.IDFromToken(token); err != nil {
 		return nil, err
 	}
-	var out wireSession
+	var out wire.Session
 	err = c.do(ctx, call{op: "refresh", method: http.MethodPost, path: "/v1/sessions/refresh",
 		body: refreshRequest{Token: token, TTLSeconds: secs}, out: &out, retry: true})
 	if err != nil {
 		return nil, err
 	}
-	return out.session(), nil
+	return out.Session(), nil
 }
 
 // Rotate replaces a session's token: the returned session has a new token
@@ -116,7 +120,7 @@ func (c *Client) Rotate(ctx context.Context, token string) (*sessiondb.Session, 
 	if _, err := sessiondb.IDFromToken(token); err != nil {
 		return nil, err
 	}
-	var out wireSession
+	var out wire.Session
 	err := c.do(ctx, call{op: "rotate", method: http.MethodPost, path: "/v1/sessions/rotate",
 		body: tokenRequest{Token: token}, out: &out})
 	if err != nil {
@@ -125,7 +129,7 @@ func (c *Client) Rotate(ctx context.Context, token string) (*sessiondb.Session, 
 	if out.Token == "" {
 		return nil, fmt.Errorf("sessiondclient: rotate: sessiond's answer has no token")
 	}
-	return out.session(), nil
+	return out.Session(), nil
 }
 
 // UpdateMetadata changes the metadata of the session a token names. It
@@ -157,13 +161,13 @@ func (c *Client) UpdateMetadata(ctx context.Context, token string, change func(m
 	if err != nil {
 		return nil, err
 	}
-	var out wireSession
+	var out wire.Session
 	err = c.do(ctx, call{op: "update metadata", method: http.MethodPost, path: "/v1/sessions/metadata",
 		body: metadataRequest{Token: token, Metadata: patch}, out: &out, retry: true, largeField: "metadata"})
 	if err != nil {
 		return nil, err
 	}
-	return out.session(), nil
+	return out.Session(), nil
 }
 
 // UpdateMetadataByID is UpdateMetadata for the session with the given id, for
@@ -184,13 +188,13 @@ func (c *Client) UpdateMetadataByID(ctx context.Context, id string, change func(
 	if err != nil {
 		return nil, err
 	}
-	var out wireSession
+	var out wire.Session
 	err = c.do(ctx, call{op: "update metadata", method: http.MethodPatch, path: "/v1/sessions/" + url.PathEscape(id),
 		body: patchRequest{Metadata: patch}, out: &out, retry: true, largeField: "metadata"})
 	if err != nil {
 		return nil, err
 	}
-	return out.session(), nil
+	return out.Session(), nil
 }
 
 // metadataPatch calls change on a copy of cur and returns the merge patch
@@ -272,14 +276,14 @@ func (c *Client) UserSessions(ctx context.Context, userID string) ([]*sessiondb.
 	if err := sessiondb.CheckUserID(userID); err != nil {
 		return nil, err
 	}
-	var out sessionList
+	var out wire.SessionList
 	err := c.do(ctx, call{op: "user sessions", method: http.MethodGet, path: userPath(userID), out: &out, retry: true})
 	if err != nil {
 		return nil, err
 	}
 	list := make([]*sessiondb.Session, 0, len(out.Sessions))
 	for _, w := range out.Sessions {
-		list = append(list, w.session())
+		list = append(list, w.Session())
 	}
 	return list, nil
 }
@@ -307,6 +311,8 @@ func (c *Client) Stats(ctx context.Context) (sessiondb.Stats, error) {
 		Total: out.Total, Active: out.Active, Expired: out.Expired, Users: out.Users,
 		Created: out.Created, Invalidated: out.Invalidated, Evicted: out.Evicted,
 		MemoryUsed: out.MemoryUsed, MemoryMax: out.MemoryMax,
+		EventEntries: out.EventEntries, EventBytes: out.EventBytes,
+		Revocations: out.Revocations, RevocationBytes: out.RevocationBytes,
 	}, nil
 }
 

@@ -1,45 +1,7 @@
 package sessiondclient
 
-import (
-	"time"
-
-	"github.com/sessiondb/sessiondb"
-)
-
-// wireSession is the session object of the API: exactly id, user_id,
-// created_at, expires_at, last_seen_at and metadata, plus token in the
-// answers of create and rotate.
-type wireSession struct {
-	ID         string            `json:"id"`
-	UserID     string            `json:"user_id"`
-	CreatedAt  time.Time         `json:"created_at"`
-	ExpiresAt  time.Time         `json:"expires_at"`
-	LastSeenAt time.Time         `json:"last_seen_at"`
-	Metadata   map[string]string `json:"metadata"`
-	Token      string            `json:"token"`
-}
-
-// session converts the wire shape to the library's type. ExpiresAt is the
-// effective end that sessiond reports; TTL and IdleTimeout are not on the
-// wire and stay zero, so that EffectiveExpiry returns ExpiresAt. Metadata is
-// nil when empty, as the library keeps it.
-func (w *wireSession) session() *sessiondb.Session {
-	s := &sessiondb.Session{
-		Record: sessiondb.Record{
-			ID:         w.ID,
-			UserID:     w.UserID,
-			CreatedAt:  w.CreatedAt.UTC(),
-			ExpiresAt:  w.ExpiresAt.UTC(),
-			LastSeenAt: w.LastSeenAt.UTC(),
-			Metadata:   w.Metadata,
-		},
-		Token: sessiondb.Token(w.Token),
-	}
-	if len(s.Metadata) == 0 {
-		s.Metadata = nil
-	}
-	return s
-}
+// The request bodies and the small answers of the API. The session object
+// itself is internal/wire's, shared with sessiond and sessionctl.
 
 // createRequest is the body of POST /v1/sessions.
 type createRequest struct {
@@ -71,10 +33,6 @@ type patchRequest struct {
 	Metadata map[string]*string `json:"metadata"`
 }
 
-type sessionList struct {
-	Sessions []*wireSession `json:"sessions"`
-}
-
 type invalidatedCount struct {
 	Invalidated int `json:"invalidated"`
 }
@@ -93,4 +51,9 @@ type wireStats struct {
 	Evicted     int64 `json:"evicted"`
 	MemoryUsed  int64 `json:"memory_used_bytes"`
 	MemoryMax   int64 `json:"memory_max_bytes"`
+
+	EventEntries    int64 `json:"event_entries"`
+	EventBytes      int64 `json:"event_memory_bytes"`
+	Revocations     int64 `json:"revocations"`
+	RevocationBytes int64 `json:"revocation_memory_bytes"`
 }

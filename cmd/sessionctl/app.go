@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +22,7 @@ type app struct {
 	stdout, stderr io.Writer
 
 	cmd        string            // the running command's name, for messages
+	cfg        config.Config     // the configuration open read, for messages
 	envFile    string            // given with --env-file: the one settings file to read; it must exist
 	envFileSet bool              // --env-file was given
 	flagEnv    map[string]string // configuration given by flags, by environment variable name
@@ -165,52 +165,35 @@ func (fs *flagSet) help(synopsis, text, examples string) {
 
 // parse parses args with fs. With intersperse, flags may follow positional
 // arguments ("revoke-user U --except ID"); "--" ends the flags. It returns
-// the positional arguments and -1, or an exit code when the command must
-// stop there (help printed, or a usage error reported).
-func (a *app) parse(fs *flagSet, args []string, intersperse bool) ([]string, int) {
+// the positional arguments, or flag.ErrHelp after printing the help, or a
+// usage error.
+func (a *app) parse(fs *flagSet, args []string, intersperse bool) ([]string, error) {
 	var pos []string
 	for {
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(a.stdout, fs.usage(a))
-			return nil, exitOK
+			return nil, flag.ErrHelp
 		}
 		if err != nil {
 			return nil, a.usageError("%v", err)
 		}
 		rest := fs.Args()
 		if !intersperse || len(rest) == 0 {
-			return append(pos, rest...), -1
+			return append(pos, rest...), nil
 		}
 		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			return append(pos, rest...), -1
+			return append(pos, rest...), nil
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
 }
 
-// usageError reports a command-line mistake and returns exitUsage.
-func (a *app) usageError(format string, args ...any) int {
-	name := "sessionctl"
-	help := "sessionctl --help"
-	if a.cmd != "" {
-		name += " " + a.cmd
-		help = "sessionctl " + a.cmd + " --help"
-	}
-	fmt.Fprintf(a.stderr, "%s: %s\nRun '%s' for usage.\n", name, fmt.Sprintf(format, args...), help)
-	return exitUsage
-}
-
-// errorf reports a failure on stderr.
-func (a *app) errorf(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "sessionctl %s: %s\n", a.cmd, fmt.Sprintf(format, args...))
-}
-
 // wantArgs checks the number of positional arguments.
-func (a *app) wantArgs(args []string, names ...string) int {
+func (a *app) wantArgs(args []string, names ...string) error {
 	if len(args) == len(names) {
-		return -1
+		return nil
 	}
 	if len(args) < len(names) {
 		return a.usageError("missing %s", strings.Join(names[len(args):], " and "))
@@ -256,55 +239,27 @@ func (a *app) config() (config.Config, error) {
 // open reads the configuration and opens a Manager over the configured
 // Redis. It refuses to go on without Redis: the embedded store would be
 // empty, and a command acting on it would report "no sessions" for a store
-// it never saw. It returns -1 on success, or the exit code to stop with
-// after reporting the problem.
-func (a *app) open() (*sessiondb.Manager, config.Config, int) {
+// it never saw. Errors in the configuration exit 2.
+func (a *app) open() (*sessiondb.Manager, config.Config, error) {
 	cfg, err := a.config()
 	if err != nil {
-		a.errorf("configuration: %v", err)
-		return nil, cfg, exitUsage
+		return nil, cfg, a.failf(exitUsage, "configuration: %v", err)
 	}
 	if !cfg.UsesRedis() {
-		a.errorf("%s", noRedis)
-		return nil, cfg, exitUsage
+		return nil, cfg, a.failf(exitUsage, "%s", noRedis)
 	}
 	m, err := cfg.Open()
 	if err != nil {
-		a.errorf("configuration: %v", err)
-		return nil, cfg, exitUsage
+		return nil, cfg, a.failf(exitUsage, "configuration: %v", err)
 	}
-	return m, cfg, -1
+	a.cfg = cfg
+	return m, cfg, nil
 }
 
 // redisStore returns the Redis store under m, or nil for another store.
 func redisStore(m *sessiondb.Manager) *redisstore.Store {
 	rs, _ := m.Store().(*redisstore.Store)
 	return rs
-}
-
-// fail reports err and returns the exit code it calls for.
-func (a *app) fail(cfg config.Config, err error) int {
-	switch {
-	case errors.Is(err, sessiondb.ErrInvalidArgument):
-		a.errorf("%v", err)
-		return exitUsage
-	case errors.Is(err, sessiondb.ErrNotFound):
-		a.errorf("%v", err)
-		return exitNotFound
-	case errors.Is(err, sessiondb.ErrStoreAuth):
-		// A configuration error: say which user and which setting.
-		a.errorf("%s", cfg.ExplainAccessDenied(err, "operator"))
-		return exitUsage
-	case errors.Is(err, context.Canceled):
-		// Ctrl-C: stores report it as unavailability too.
-		a.errorf("interrupted: %v", err)
-		return exitError
-	case errors.Is(err, sessiondb.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		a.errorf("%v (store: %s)", err, cfg.Describe())
-		return exitUnavailable
-	}
-	a.errorf("%v", err)
-	return exitError
 }
 
 // placeholder names a flag's value in help texts.

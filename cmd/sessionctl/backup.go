@@ -13,7 +13,7 @@ import (
 	"github.com/sessiondb/sessiondb/internal/backup"
 )
 
-func cmdBackup(ctx context.Context, a *app, args []string) int {
+func cmdBackup(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("backup")
 	force := fs.Bool("force", false, "overwrite FILE if it exists")
 	noProgress := fs.Bool("no-progress", false, "draw no progress bar, even on a terminal")
@@ -34,25 +34,24 @@ when complete. Sessions created or ended while the backup runs may or may
 not be in it. See docs/sessionctl.md for the format.`, `
   sessionctl backup sessions-$(date -u +%Y%m%dT%H%M%SZ).jsonl
   sessionctl backup - | gzip > sessions.jsonl.gz`)
-	rest, code := a.parse(fs, args, true)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, true)
+	if err != nil {
+		return err
 	}
-	if code := a.wantArgs(rest, "FILE"); code >= 0 {
-		return code
+	if err := a.wantArgs(rest, "FILE"); err != nil {
+		return err
 	}
 	file := rest[0]
 	if file != "-" && !*force {
 		if _, err := os.Lstat(file); err == nil {
 			return a.usageError("%s exists; use --force to overwrite it", file)
 		} else if !errors.Is(err, os.ErrNotExist) {
-			a.errorf("%v", err)
-			return exitError
+			return a.failf(exitError, "%v", err)
 		}
 	}
-	m, cfg, code := a.open()
-	if code >= 0 {
-		return code
+	m, cfg, err := a.open()
+	if err != nil {
+		return err
 	}
 	defer m.Store().Close()
 	// An estimate for the progress bar; the walk is the truth.
@@ -60,7 +59,7 @@ not be in it. See docs/sessionctl.md for the format.`, `
 	if st, err := m.Stats(ctx); err == nil {
 		estimate = st.Active
 	} else if errors.Is(err, sessiondb.ErrUnavailable) {
-		return a.fail(cfg, err)
+		return err
 	}
 
 	var out io.Writer = a.stdout
@@ -69,8 +68,7 @@ not be in it. See docs/sessionctl.md for the format.`, `
 		var err error
 		tmp, err = os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
 		if err != nil {
-			a.errorf("%v", err)
-			return exitError
+			return a.failf(exitError, "%v", err)
 		}
 		defer func() {
 			if tmp != nil {
@@ -87,8 +85,7 @@ not be in it. See docs/sessionctl.md for the format.`, `
 	}
 	w, err := backup.NewWriter(out, h)
 	if err != nil {
-		a.errorf("%v", err)
-		return exitError
+		return a.failf(exitError, "%v", err)
 	}
 	bar := a.newProgress(*noProgress, "backup", "sessions", estimate)
 	err = m.Store().Walk(ctx, time.Now().UTC().Truncate(time.Millisecond), func(r *sessiondb.Record) error {
@@ -100,7 +97,7 @@ not be in it. See docs/sessionctl.md for the format.`, `
 	})
 	bar.done()
 	if err != nil {
-		return a.fail(cfg, fmt.Errorf("backup stopped after %d sessions: %w", w.Count(), err))
+		return fmt.Errorf("backup stopped after %d sessions: %w", w.Count(), err)
 	}
 	t, err := w.Close()
 	if err == nil && tmp != nil {
@@ -116,8 +113,7 @@ not be in it. See docs/sessionctl.md for the format.`, `
 		}
 	}
 	if err != nil {
-		a.errorf("writing %s: %v", file, err)
-		return exitError
+		return a.failf(exitError, "writing %s: %v", file, err)
 	}
 	report := a.stdout
 	name := file
@@ -126,5 +122,5 @@ not be in it. See docs/sessionctl.md for the format.`, `
 	}
 	fmt.Fprintf(report, "backed up %d sessions to %s (%s, sha256 %s) in %s\n",
 		t.Count, name, bytesText(w.Bytes()), t.SHA256[:16], time.Since(start).Round(time.Millisecond))
-	return exitOK
+	return nil
 }

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func cmdCleanup(ctx context.Context, a *app, args []string) int {
+func cmdCleanup(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("cleanup")
 	asJSON := fs.Bool("json", false, `print {"cleaned": N, "seconds": S} instead of text`)
 	fs.help("sessionctl cleanup [--json]", `
@@ -16,30 +16,30 @@ Redis itself drops expired session values; this pass keeps the indexes and
 statistics exact. It works in bounded batches and is safe to run while
 sessiond runs.`, `
   sessionctl cleanup`)
-	rest, code := a.parse(fs, args, true)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, true)
+	if err != nil {
+		return err
 	}
-	if code := a.wantArgs(rest); code >= 0 {
-		return code
+	if err := a.wantArgs(rest); err != nil {
+		return err
 	}
-	m, cfg, code := a.open()
-	if code >= 0 {
-		return code
+	m, _, err := a.open()
+	if err != nil {
+		return err
 	}
 	defer m.Store().Close()
 	start := time.Now()
 	n, err := m.Cleanup(ctx)
 	if err != nil {
-		return a.fail(cfg, err)
+		return err
 	}
 	took := time.Since(start)
 	if *asJSON {
 		if err := writeJSON(a.stdout, map[string]any{"cleaned": n, "seconds": took.Seconds()}); err != nil {
-			return a.fail(cfg, err)
+			return err
 		}
-		return exitOK
+		return nil
 	}
 	fmt.Fprintf(a.stdout, "removed %d expired session(s) in %s\n", n, took.Round(time.Millisecond))
-	return exitOK
+	return nil
 }

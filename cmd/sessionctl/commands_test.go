@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/internal/redistest"
+	"github.com/sessiondb/sessiondb/internal/wire"
 )
 
 func TestHelp(t *testing.T) {
@@ -229,18 +231,19 @@ func TestSessionCommands(t *testing.T) {
 	if !strings.Contains(r.stdout, "long=xxxxxxxxx") || strings.Contains(r.stdout, strings.Repeat("x", 100)) {
 		t.Errorf("list table does not cut long values:\n%s", r)
 	}
-	var list struct{ Sessions []sessionJSON }
+	var list wire.SessionList
 	ctl(t, env, "list", "--json", "--user", "alice").want(t, exitOK).decode(t, &list)
 	if len(list.Sessions) != 3 || list.Sessions[0].ID != a3.ID || list.Sessions[2].ID != a1.ID {
 		t.Fatalf("list --json = %+v", list)
 	}
-	if g := list.Sessions[1]; g.UserID != "alice" || g.Metadata["long"] != strings.Repeat("x", 100) || g.TTLSeconds != 7200 ||
-		!g.ExpiresAt.Equal(a2.ExpiresAt) || !g.CreatedAt.Equal(a2.CreatedAt) || !g.EndsAt.Equal(a2.EffectiveExpiry()) {
+	ms := func(t time.Time) time.Time { return t.Truncate(time.Millisecond) }
+	if g := list.Sessions[1]; g.UserID != "alice" || g.Metadata["long"] != strings.Repeat("x", 100) ||
+		!g.ExpiresAt.Equal(ms(a2.EffectiveExpiry())) || !g.CreatedAt.Equal(ms(a2.CreatedAt)) || !g.LastSeenAt.Equal(ms(a2.LastSeenAt)) {
 		t.Errorf("list --json session = %+v, want %+v", g, a2.Record)
 	}
 	// The user may also be the argument, before or after the flags.
 	for _, args := range [][]string{{"list", "alice", "--json"}, {"list", "--json", "alice"}, {"list", "alice", "--user", "alice", "--json"}} {
-		var pos struct{ Sessions []sessionJSON }
+		var pos wire.SessionList
 		ctl(t, env, args...).want(t, exitOK).decode(t, &pos)
 		if len(pos.Sessions) != 3 || pos.Sessions[0].ID != a3.ID || pos.Sessions[2].ID != a1.ID {
 			t.Errorf("%v = %+v, want the sessions of --user alice", args, pos)
@@ -268,10 +271,16 @@ func TestSessionCommands(t *testing.T) {
 			t.Errorf("show: %s = %q, want %q\n%s", k, f[k], v, r)
 		}
 	}
-	var one sessionJSON
-	ctl(t, env, "show", "--json", a2.ID).want(t, exitOK).decode(t, &one)
-	if one.ID != a2.ID || one.Metadata["evil"] != "\x1b[2Jcleared" {
+	var one wire.Session
+	r = ctl(t, env, "show", "--json", a2.ID).want(t, exitOK)
+	r.decode(t, &one)
+	if one.ID != a2.ID || one.Metadata["evil"] != "\x1b[2Jcleared" || !one.ExpiresAt.Equal(ms(a2.EffectiveExpiry())) {
 		t.Errorf("show --json = %+v", one)
+	}
+	var fields map[string]any
+	r.decode(t, &fields)
+	if got := slices.Sorted(maps.Keys(fields)); !slices.Equal(got, slices.Sorted(slices.Values(wire.Fields))) {
+		t.Errorf("show --json fields = %v, want the API's %v", got, wire.Fields)
 	}
 	unknown := sessiondb.UserShard("alice").Tag() + "AAAAAAAAAAAAAAAA"
 	r = ctl(t, env, "show", unknown).want(t, exitNotFound)

@@ -17,7 +17,7 @@ import (
 	"github.com/sessiondb/sessiondb/config"
 )
 
-func cmdConnect(ctx context.Context, a *app, args []string) int {
+func cmdConnect(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("connect")
 	cli := fs.String("redis-cli", "redis-cli", "the redis-cli program to run (a `PATH` or a name looked up in $PATH)")
 	printOnly := fs.Bool("print", false, "print the redis-cli command line instead of running it (the password is never printed)")
@@ -38,32 +38,27 @@ reported before redis-cli starts (exit 2).`, `
   sessionctl connect -- INFO memory
   sessionctl connect -- --scan --pattern 'sdb:*'
   sessionctl --redis-url rediss://app@redis.internal:6380/0 connect --print`)
-	rest, code := a.parse(fs, args, false)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, false)
+	if err != nil {
+		return err
 	}
 	cfg, err := a.config()
 	if err != nil {
-		a.errorf("configuration: %v", err)
-		return exitUsage
+		return a.failf(exitUsage, "configuration: %v", err)
 	}
 	if !cfg.UsesRedis() {
-		a.errorf("%s", noRedis)
-		return exitUsage
+		return a.failf(exitUsage, "%s", noRedis)
 	}
 	argv, password, err := cliCommand(ctx, cfg)
 	if err != nil {
 		var ce configError
 		switch {
 		case errors.Is(err, sessiondb.ErrStoreAuth):
-			a.errorf("%s", cfg.ExplainAccessDenied(err, "operator"))
-			return exitUsage
+			return a.failf(exitUsage, "%s", cfg.ExplainAccessDenied(err, "operator"))
 		case errors.As(err, &ce):
-			a.errorf("configuration: %v", err)
-			return exitUsage
+			return a.failf(exitUsage, "configuration: %v", err)
 		}
-		a.errorf("%v", err)
-		return exitUnavailable
+		return a.failf(exitUnavailable, "%v", err)
 	}
 	argv = append(argv, rest...)
 	if *printOnly {
@@ -71,12 +66,11 @@ reported before redis-cli starts (exit 2).`, `
 		if password != "" {
 			fmt.Fprintln(a.stdout, "# with the password in the REDISCLI_AUTH environment variable (not shown)")
 		}
-		return exitOK
+		return nil
 	}
 	path, err := exec.LookPath(*cli)
 	if err != nil {
-		a.errorf("%s not found: install it (Debian/Ubuntu: apt-get install redis-tools) or name it with --redis-cli", *cli)
-		return exitError
+		return a.failf(exitError, "%s not found: install it (Debian/Ubuntu: apt-get install redis-tools) or name it with --redis-cli", *cli)
 	}
 	cmd := exec.Command(path, argv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.stdin, a.stdout, a.stderr
@@ -87,14 +81,13 @@ reported before redis-cli starts (exit 2).`, `
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			if c := ee.ExitCode(); c > 0 {
-				return c
+				return exitCode(c)
 			}
-			return exitError
+			return exitCode(exitError)
 		}
-		a.errorf("%v", err)
-		return exitError
+		return a.failf(exitError, "%v", err)
 	}
-	return exitOK
+	return nil
 }
 
 // configError is a configuration problem found while building the command.

@@ -4,45 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/sessiondb/sessiondb"
 )
-
-// sessionJSON is a session as list and show print it with --json: the
-// fields of sessiond's session object, plus the lifetime settings and the
-// time the session really ends. Never a token.
-type sessionJSON struct {
-	ID                 string            `json:"id"`
-	UserID             string            `json:"user_id"`
-	CreatedAt          time.Time         `json:"created_at"`
-	ExpiresAt          time.Time         `json:"expires_at"`
-	LastSeenAt         time.Time         `json:"last_seen_at"`
-	EndsAt             time.Time         `json:"ends_at"` // the earlier of expires_at and last_seen_at + idle timeout
-	TTLSeconds         float64           `json:"ttl_seconds"`
-	IdleTimeoutSeconds float64           `json:"idle_timeout_seconds"`
-	Metadata           map[string]string `json:"metadata"`
-}
-
-func toSessionJSON(s *sessiondb.Session) sessionJSON {
-	md := s.Metadata
-	if md == nil {
-		md = map[string]string{}
-	}
-	return sessionJSON{
-		ID: s.ID, UserID: s.UserID,
-		CreatedAt: s.CreatedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(), LastSeenAt: s.LastSeenAt.UTC(),
-		EndsAt:             s.EffectiveExpiry().UTC(),
-		TTLSeconds:         s.TTL.Seconds(),
-		IdleTimeoutSeconds: s.IdleTimeout.Seconds(),
-		Metadata:           md,
-	}
-}
 
 // writeJSON prints v as indented JSON.
 func writeJSON(w io.Writer, v any) error {
@@ -71,7 +40,7 @@ func text(s string) string {
 // metadataText prints metadata as sorted key=value pairs; values longer than
 // max runes are cut (max 0: never).
 func metadataText(md map[string]string, max int) string {
-	keys := sortedKeys(md)
+	keys := slices.Sorted(maps.Keys(md))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		v := md[k]
@@ -131,13 +100,4 @@ func bytesText(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-func sortedKeys(md map[string]string) []string {
-	keys := make([]string, 0, len(md))
-	for k := range md {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

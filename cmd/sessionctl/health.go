@@ -16,7 +16,7 @@ import (
 	"github.com/sessiondb/sessiondb/redisstore"
 )
 
-func cmdHealth(ctx context.Context, a *app, args []string) int {
+func cmdHealth(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("health")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up and report unhealthy after this long")
 	strict := fs.Bool("strict", false, "exit 1 on warnings too (an evicting maxmemory-policy, memory above 90% of maxmemory)")
@@ -39,12 +39,12 @@ sessions and their indexes silently, or when memory use passes 90% of
 maxmemory (new sessions are refused at 100%).`, `
   sessionctl health
   sessionctl health --timeout 1s --strict || alert "sessions down"`)
-	rest, code := a.parse(fs, args, true)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, true)
+	if err != nil {
+		return err
 	}
-	if code := a.wantArgs(rest); code >= 0 {
-		return code
+	if err := a.wantArgs(rest); err != nil {
+		return err
 	}
 	if *timeout <= 0 {
 		return a.usageError("--timeout must be positive")
@@ -52,11 +52,11 @@ maxmemory (new sessions are refused at 100%).`, `
 	cfg, err := a.config()
 	if err != nil {
 		fmt.Fprintf(a.stdout, "unhealthy: configuration: %v\n", oneLine(err))
-		return exitUsage
+		return exitCode(exitUsage)
 	}
 	if !cfg.UsesRedis() {
 		fmt.Fprintln(a.stdout, "unhealthy: "+noRedis)
-		return exitUsage
+		return exitCode(exitUsage)
 	}
 	cfg.RedisTimeout = min(cfg.RedisTimeout, *timeout)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -72,16 +72,16 @@ maxmemory (new sessions are refused at 100%).`, `
 	switch {
 	case h.code != exitOK:
 		fmt.Fprintf(a.stdout, "unhealthy: %s\n", h.msg)
-		return h.code
+		return exitCode(h.code)
 	case len(h.warnings) > 0:
 		fmt.Fprintf(a.stdout, "ok with warnings: %s; warning: %s\n", h.msg, strings.Join(h.warnings, "; warning: "))
 		if *strict {
-			return exitError
+			return exitCode(exitError)
 		}
-		return exitOK
+		return nil
 	}
 	fmt.Fprintf(a.stdout, "ok: %s\n", h.msg)
-	return exitOK
+	return nil
 }
 
 type health struct {

@@ -22,15 +22,6 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Exit codes.
-const (
-	exitOK          = 0 // success
-	exitError       = 1 // the operation failed (Redis error, bad backup file, ...)
-	exitUsage       = 2 // bad command line, bad argument or bad configuration
-	exitUnavailable = 3 // Redis unreachable or unhealthy
-	exitNotFound    = 4 // no such session (show, revoke)
-)
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
@@ -38,11 +29,12 @@ func main() {
 	os.Exit(code)
 }
 
-// command is one subcommand.
+// command is one subcommand. It returns nil on success; app.exit turns
+// any other outcome into the exit code and message.
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, a *app, args []string) int
+	run     func(ctx context.Context, a *app, args []string) error
 }
 
 func commands() []command {
@@ -59,6 +51,8 @@ func commands() []command {
 		{"restore", "restore sessions from a backup file", cmdRestore},
 		{"snapshot", "make Redis save an RDB snapshot (BGSAVE) and wait for it", cmdSnapshot},
 		{"monitor", "live view of sessions, rates, memory and latency", cmdMonitor},
+		{"events", "print the event log: who logged in, who was logged out and why", cmdEvents},
+		{"webhooks", "webhook delivery: status, dead letters, retry, resume, secret", cmdWebhooks},
 		{"version", "print the version", cmdVersion},
 	}
 }
@@ -67,22 +61,25 @@ func commands() []command {
 // runs the command and returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, flagEnv: map[string]string{}}
+	return a.exit(a.run(ctx, args))
+}
+
+// run picks the command named by args and runs it.
+func (a *app) run(ctx context.Context, args []string) error {
 	fs := a.flagSet("")
 	fs.usage = mainUsage
-	rest, code := a.parse(fs, args, false)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, false)
+	if err != nil {
+		return err
 	}
 	if len(rest) == 0 {
-		fmt.Fprintln(stderr, "sessionctl: no command given")
-		fmt.Fprint(stderr, mainUsage(a))
-		return exitUsage
+		return &exitStatus{exitUsage, "sessionctl: no command given\n" + mainUsage(a)}
 	}
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
 		if len(rest) == 0 {
-			fmt.Fprint(stdout, mainUsage(a))
-			return exitOK
+			fmt.Fprint(a.stdout, mainUsage(a))
+			return nil
 		}
 		name, rest = rest[0], []string{"--help"}
 	}
@@ -92,8 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return c.run(ctx, a, rest)
 		}
 	}
-	fmt.Fprintf(stderr, "sessionctl: unknown command %q\nRun 'sessionctl --help' for the list of commands.\n", name)
-	return exitUsage
+	return &exitStatus{exitUsage, fmt.Sprintf("sessionctl: unknown command %q\nRun 'sessionctl --help' for the list of commands.\n", name)}
 }
 
 func mainUsage(a *app) string {
@@ -136,12 +132,12 @@ Configuration flags (each named after the environment variable it overrides):
 	return s + a.flagHelp(nil)
 }
 
-func cmdVersion(ctx context.Context, a *app, args []string) int {
+func cmdVersion(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("version")
 	fs.help("sessionctl version", "Prints sessionctl's version.", "")
-	if _, code := a.parse(fs, args, true); code >= 0 {
-		return code
+	if _, err := a.parse(fs, args, true); err != nil {
+		return err
 	}
 	fmt.Fprintln(a.stdout, "sessionctl", version)
-	return exitOK
+	return nil
 }

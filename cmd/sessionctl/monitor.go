@@ -14,7 +14,7 @@ import (
 	"github.com/sessiondb/sessiondb/redisstore"
 )
 
-func cmdMonitor(ctx context.Context, a *app, args []string) int {
+func cmdMonitor(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("monitor")
 	interval := fs.Duration("interval", time.Second, "time between refreshes")
 	count := fs.Int("count", 0, "stop after this many refreshes (0: run until Ctrl-C)")
@@ -43,12 +43,12 @@ Ctrl-C ends it cleanly, as does --count N, after N screens or lines. The
 exit code is 3 when the last refresh could not reach Redis, 0 otherwise.`, `
   sessionctl monitor
   sessionctl monitor --interval 5s --count 12 --plain >> sessions.log`)
-	rest, code := a.parse(fs, args, true)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, true)
+	if err != nil {
+		return err
 	}
-	if code := a.wantArgs(rest); code >= 0 {
-		return code
+	if err := a.wantArgs(rest); err != nil {
+		return err
 	}
 	if *interval < 10*time.Millisecond {
 		return a.usageError("--interval must be at least 10ms")
@@ -56,9 +56,9 @@ exit code is 3 when the last refresh could not reach Redis, 0 otherwise.`, `
 	if *count < 0 {
 		return a.usageError("--count must not be negative")
 	}
-	m, cfg, code := a.open()
-	if code >= 0 {
-		return code
+	m, cfg, err := a.open()
+	if err != nil {
+		return err
 	}
 	defer m.Store().Close()
 	rs := redisStore(m)
@@ -83,12 +83,12 @@ exit code is 3 when the last refresh could not reach Redis, 0 otherwise.`, `
 			if full {
 				fmt.Fprintln(a.stdout)
 			}
-			return exitOK
+			return nil
 		case <-ticker.C:
 		}
 		cur := takeSample(ctx, m, rs, cfg.RedisTimeout)
 		if ctx.Err() != nil {
-			return exitOK
+			return nil
 		}
 		if full {
 			drawScreen(a.stdout, title, &prev, cur)
@@ -101,9 +101,9 @@ exit code is 3 when the last refresh could not reach Redis, 0 otherwise.`, `
 		last = cur
 	}
 	if last.err != nil {
-		return exitUnavailable
+		return exitCode(exitUnavailable)
 	}
-	return exitOK
+	return nil
 }
 
 // sample is one reading of the store and Redis.

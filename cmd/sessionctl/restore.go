@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/sessiondb/sessiondb"
-	"github.com/sessiondb/sessiondb/config"
 	"github.com/sessiondb/sessiondb/internal/backup"
 )
 
@@ -23,7 +22,7 @@ type restoreResult struct {
 	Expired        int64 `json:"expired"`
 }
 
-func cmdRestore(ctx context.Context, a *app, args []string) int {
+func cmdRestore(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("restore")
 	dryRun := fs.Bool("dry-run", false, "check the whole file and say what it holds; restore nothing (needs no Redis)")
 	parallel := fs.Int("parallel", 16, "sessions restored concurrently")
@@ -52,12 +51,12 @@ Their tokens stay valid: the clients that hold them keep their sessions.`, `
   sessionctl restore sessions.jsonl
   gunzip -c sessions.jsonl.gz | sessionctl --redis-url redis://new-host:6379 restore -
   sessionctl restore --dry-run sessions.jsonl`)
-	rest, code := a.parse(fs, args, true)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, true)
+	if err != nil {
+		return err
 	}
-	if code := a.wantArgs(rest, "FILE"); code >= 0 {
-		return code
+	if err := a.wantArgs(rest, "FILE"); err != nil {
+		return err
 	}
 	if *parallel < 1 || *parallel > 1024 {
 		return a.usageError("--parallel must be from 1 to 1024")
@@ -74,16 +73,15 @@ Their tokens stay valid: the clients that hold them keep their sessions.`, `
 	}
 
 	var m *sessiondb.Manager
-	var cfg config.Config
 	if !*dryRun {
-		var code int
-		if m, cfg, code = a.open(); code >= 0 {
-			return code
+		var err error
+		if m, _, err = a.open(); err != nil {
+			return err
 		}
 		defer m.Store().Close()
 		// Fail early when the store is down, before reading a large file.
 		if err := m.Ping(ctx); err != nil {
-			return a.fail(cfg, err)
+			return err
 		}
 	}
 
@@ -94,11 +92,9 @@ Their tokens stay valid: the clients that hold them keep their sessions.`, `
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			a.errorf("interrupted while checking %s; nothing was restored", fileName(file))
-			return exitError
+			return a.failf(exitError, "interrupted while checking %s; nothing was restored", fileName(file))
 		}
-		a.errorf("%s: %s; nothing was restored", fileName(file), oneLine(err))
-		return exitError
+		return a.failf(exitError, "%s: %s; nothing was restored", fileName(file), oneLine(err))
 	}
 	res := restoreResult{InFile: sum.Trailer.Count}
 	if *dryRun {
@@ -113,36 +109,34 @@ Their tokens stay valid: the clients that hold them keep their sessions.`, `
 		}
 		if *asJSON {
 			writeJSON(a.stdout, res)
-			return exitOK
+			return nil
 		}
 		fmt.Fprintf(a.stdout, "%s is a valid backup: %d sessions (%d expired by now), written %s from %s; nothing restored (--dry-run)\n",
 			fileName(file), res.InFile, res.Expired, timeText(sum.Header.CreatedAt), text(sum.Header.Source))
-		return exitOK
+		return nil
 	}
 
 	// Pass 2: restore.
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		a.errorf("%v", err)
-		return exitError
+		return a.failf(exitError, "%v", err)
 	}
 	start := time.Now()
 	bar := a.newProgress(*noProgress, "restore", "sessions", res.InFile)
 	err = restoreRecords(ctx, m.Store(), f, *parallel, &res, bar)
 	bar.done()
 	if err != nil {
-		code := a.fail(cfg, fmt.Errorf("restore stopped: %w (so far: %d restored, %d already present, %d expired; restore is idempotent: run it again)",
-			err, res.Restored, res.AlreadyPresent, res.Expired))
-		return code
+		return fmt.Errorf("restore stopped: %w (so far: %d restored, %d already present, %d expired; restore is idempotent: run it again)",
+			err, res.Restored, res.AlreadyPresent, res.Expired)
 	}
 	if *asJSON {
 		if err := writeJSON(a.stdout, res); err != nil {
-			return a.fail(cfg, err)
+			return err
 		}
-		return exitOK
+		return nil
 	}
 	fmt.Fprintf(a.stdout, "restored %d sessions, %d already present, %d expired since the backup (%d in %s) in %s\n",
 		res.Restored, res.AlreadyPresent, res.Expired, res.InFile, fileName(file), time.Since(start).Round(time.Millisecond))
-	return exitOK
+	return nil
 }
 
 // pathError is err without the path, which the caller names.

@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/wire"
 )
 
-// checkID checks a session id given on the command line and returns -1, or
-// reports the mistake and returns exitUsage. It never echoes a token.
-func (a *app) checkID(what, id string) int {
+// checkID checks a session id given on the command line; a mistake is a
+// usage error. It never echoes a token.
+func (a *app) checkID(what, id string) error {
 	if strings.HasPrefix(id, sessiondb.TokenPrefix) {
 		return a.usageError("%s looks like a session token, not a session id; sessionctl never takes tokens (they are secrets): give the session's id", what)
 	}
@@ -23,10 +26,10 @@ func (a *app) checkID(what, id string) int {
 		}
 		return a.usageError("%s %s is not a session id (19 characters: 3 hex digits, then 16 base64url characters)", what, text(id))
 	}
-	return -1
+	return nil
 }
 
-func cmdShow(ctx context.Context, a *app, args []string) int {
+func cmdShow(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("show")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	fs.help("sessionctl show [--json] ID", `
@@ -35,35 +38,35 @@ Exits with 4 when there is no such live session (unknown, expired or
 revoked). Looking a session up does not count as activity.`, `
   sessionctl show 0a3Xq1d9vVb2mWw7tHk
   sessionctl show --json 0a3Xq1d9vVb2mWw7tHk | jq .metadata`)
-	rest, code := a.parse(fs, args, true)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, true)
+	if err != nil {
+		return err
 	}
-	if code := a.wantArgs(rest, "ID"); code >= 0 {
-		return code
+	if err := a.wantArgs(rest, "ID"); err != nil {
+		return err
 	}
 	id := rest[0]
-	if code := a.checkID("ID", id); code >= 0 {
-		return code
+	if err := a.checkID("ID", id); err != nil {
+		return err
 	}
-	m, cfg, code := a.open()
-	if code >= 0 {
-		return code
+	m, _, err := a.open()
+	if err != nil {
+		return err
 	}
 	defer m.Store().Close()
 	s, err := m.Get(ctx, id)
 	if errors.Is(err, sessiondb.ErrNotFound) {
-		a.errorf("no live session %s (unknown, expired or revoked)", id)
-		return exitNotFound
+		return a.failf(exitNotFound, "no live session %s (unknown, expired or revoked)", id)
 	}
 	if err != nil {
-		return a.fail(cfg, err)
+		return err
 	}
 	if *asJSON {
-		if err := writeJSON(a.stdout, toSessionJSON(s)); err != nil {
-			return a.fail(cfg, err)
+		// The API's session object.
+		if err := writeJSON(a.stdout, wire.FromSession(s, false)); err != nil {
+			return err
 		}
-		return exitOK
+		return nil
 	}
 	now := time.Now()
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -83,19 +86,19 @@ revoked). Looking a session up does not count as activity.`, `
 		fmt.Fprintf(tw, "metadata\tnone\n")
 	}
 	if err := tw.Flush(); err != nil {
-		return a.fail(cfg, err)
+		return err
 	}
 	if len(s.Metadata) > 0 {
 		fmt.Fprintln(a.stdout, "metadata:")
 		writeMetadata(a, s.Metadata)
 	}
-	return exitOK
+	return nil
 }
 
 // writeMetadata prints metadata one pair a line, keys aligned.
 func writeMetadata(a *app, md map[string]string) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	for _, k := range sortedKeys(md) {
+	for _, k := range slices.Sorted(maps.Keys(md)) {
 		fmt.Fprintf(tw, "  %s\t%s\n", text(k), text(md[k]))
 	}
 	tw.Flush()

@@ -14,7 +14,7 @@ import (
 	"github.com/sessiondb/sessiondb/internal/redisnode"
 )
 
-func cmdSnapshot(ctx context.Context, a *app, args []string) int {
+func cmdSnapshot(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("snapshot")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up waiting for the snapshot after this long")
 	fs.help("sessionctl snapshot [--timeout 10m]", `
@@ -36,43 +36,42 @@ deploy/redis/users.acl may run; where it is refused (managed services), the
 snapshot is still made and the path reported as unknown.`, `
   sessionctl snapshot
   sessionctl snapshot --timeout 30m`)
-	rest, code := a.parse(fs, args, true)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, true)
+	if err != nil {
+		return err
 	}
-	if code := a.wantArgs(rest); code >= 0 {
-		return code
+	if err := a.wantArgs(rest); err != nil {
+		return err
 	}
 	if *timeout <= 0 {
 		return a.usageError("--timeout must be positive")
 	}
-	m, cfg, code := a.open()
-	if code >= 0 {
-		return code
+	m, _, err := a.open()
+	if err != nil {
+		return err
 	}
 	defer m.Store().Close()
 	c, err := redisStore(m).Client()
 	if err != nil {
-		return a.fail(cfg, err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	nodes, err := redisnode.Primaries(ctx, c)
 	if err != nil {
-		return a.fail(cfg, err)
+		return err
 	}
 	for _, n := range nodes {
 		start := time.Now()
 		if err := bgsave(ctx, n.Client); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				a.errorf("%s: the snapshot did not finish within %s", n.Addr, *timeout)
-				return exitError
+				return a.failf(exitError, "%s: the snapshot did not finish within %s", n.Addr, *timeout)
 			}
-			return a.fail(cfg, fmt.Errorf("%s: %w", n.Addr, err))
+			return fmt.Errorf("%s: %w", n.Addr, err)
 		}
 		fmt.Fprintf(a.stdout, "snapshot of %s written in %s: %s\n", n.Addr, time.Since(start).Round(time.Millisecond), persistencePaths(ctx, n.Client))
 	}
-	return exitOK
+	return nil
 }
 
 // bgsave starts a BGSAVE and waits until it is done.

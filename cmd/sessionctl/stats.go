@@ -22,7 +22,7 @@ type statsJSON struct {
 	MemoryUsedOfMax float64 `json:"memory_used_ratio"`
 }
 
-func cmdStats(ctx context.Context, a *app, args []string) int {
+func cmdStats(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("stats")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	fs.help("sessionctl stats [--json]", `
@@ -33,21 +33,21 @@ evicted by the per-user limit), with Redis's memory use. The cost does not
 grow with the number of sessions.`, `
   sessionctl stats
   sessionctl --redis-url redis://127.0.0.1:6379 stats --json | jq .active_sessions`)
-	rest, code := a.parse(fs, args, true)
-	if code >= 0 {
-		return code
+	rest, err := a.parse(fs, args, true)
+	if err != nil {
+		return err
 	}
-	if code := a.wantArgs(rest); code >= 0 {
-		return code
+	if err := a.wantArgs(rest); err != nil {
+		return err
 	}
-	m, cfg, code := a.open()
-	if code >= 0 {
-		return code
+	m, cfg, err := a.open()
+	if err != nil {
+		return err
 	}
 	defer m.Store().Close()
 	st, err := m.Stats(ctx)
 	if err != nil {
-		return a.fail(cfg, err)
+		return err
 	}
 	if *asJSON {
 		if err := writeJSON(a.stdout, statsJSON{
@@ -55,9 +55,9 @@ grow with the number of sessions.`, `
 			Users: st.Users, Created: st.Created, Invalidated: st.Invalidated, Evicted: st.Evicted,
 			MemoryUsedBytes: st.MemoryUsed, MemoryMaxBytes: st.MemoryMax, MemoryUsedOfMax: st.MemoryRatio(),
 		}); err != nil {
-			return a.fail(cfg, err)
+			return err
 		}
-		return exitOK
+		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "store\t%s\n", cfg.Describe())
@@ -77,7 +77,7 @@ grow with the number of sessions.`, `
 		fmt.Fprintf(tw, "memory max\tnone\t(maxmemory not set)\n")
 	}
 	if err := tw.Flush(); err != nil {
-		return a.fail(cfg, err)
+		return err
 	}
-	return exitOK
+	return nil
 }

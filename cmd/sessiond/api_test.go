@@ -234,7 +234,7 @@ func TestAPI(t *testing.T) {
 		t.Run("stats", func(t *testing.T) {
 			before := d.do("GET", "/v1/stats", "").want(t, 200).object(t)
 			want := []string{"total_sessions", "active_sessions", "expired_sessions", "users", "created", "invalidated", "evicted",
-				"memory_used_bytes", "memory_max_bytes"}
+				"memory_used_bytes", "memory_max_bytes", "event_entries", "event_memory_bytes", "revocations", "revocation_memory_bytes"}
 			if len(before) != len(want) {
 				t.Fatalf("stats = %v, want exactly %v", before, want)
 			}

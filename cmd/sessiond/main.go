@@ -27,8 +27,6 @@ import (
 
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/config"
-	"github.com/sessiondb/sessiondb/internal/httpapi"
-	"github.com/sessiondb/sessiondb/internal/metrics"
 	"github.com/sessiondb/sessiondb/internal/tracing"
 )
 
@@ -84,7 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg, cfgErr := config.FromEnv(getenv)
 	sc, scErr := serverConfigFromEnv(getenv)
-	if err := errors.Join(cfgErr, scErr); err != nil {
+	wc, wcErr := webhookConfigFromEnv(getenv)
+	if err := errors.Join(cfgErr, scErr, wcErr); err != nil {
 		return err
 	}
 
@@ -92,6 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(io.Discard)
 	cfg.RegisterFlags(fs)
 	sc.registerFlags(fs)
+	config.AddFlags(fs, &wc, webhookSettings)
 	probe := fs.Bool("healthcheck", false, "instead of serving, GET /healthz of the sessiond configured by SESSIOND_ADDR (127.0.0.1 for a wildcard host) within 2s: exit 0 on 200, 1 otherwise; for container health checks")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -110,9 +110,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			sc.addrSource = "-addr"
 		}
 	})
-	if err := errors.Join(cfg.Check(), sc.check()); err != nil {
+	if err := errors.Join(cfg.Check(), sc.check(), wc.check(cfg)); err != nil {
 		return err
 	}
+	sc.webhooks = wc
 	if sc.tracesEndpoint, err = tracing.Endpoint(getenv); err != nil {
 		return err
 	}
@@ -150,6 +151,9 @@ Environment only (secrets are not flags, which ps would show):
                       admin; prefer SESSIOND_API_KEYS_FILE. Without any key,
                       sessiond serves only on a loopback address.
   REDIS_PASSWORD      Redis password; prefer REDIS_PASSWORD_FILE.
+  SESSIOND_WEBHOOKS   webhook endpoints with their signing secrets, each
+                      'name url types secret' (docs/webhooks.md); prefer
+                      SESSIOND_WEBHOOKS_FILE.
 `)
 }
 
@@ -159,168 +163,6 @@ func newLogger(w io.Writer, sc serverConfig) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// serve runs the server until ctx is done, then shuts down: readiness goes
-// 503, the listener closes, in-flight requests get the grace period, the
-// cleaner stops, and the store closes last.
-func serve(ctx context.Context, cfg config.Config, sc serverConfig, log *slog.Logger) error {
-	keys, err := httpapi.LoadKeys(sc.APIKeys, sc.APIKeysFile)
-	if err != nil {
-		return err
-	}
-	if keys.Len() == 0 && !isLoopback(sc.Addr) {
-		return fmt.Errorf("no API keys configured and %s %s is not a loopback address: "+
-			"set SESSIOND_API_KEYS or SESSIOND_API_KEYS_FILE, or listen on 127.0.0.1", sc.addrName(), sc.Addr)
-	}
-	var tlsConfig *tls.Config
-	if sc.tls() {
-		cert, err := tls.LoadX509KeyPair(sc.TLSCertFile, sc.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("SESSIOND_TLS_CERT_FILE/SESSIOND_TLS_KEY_FILE: %w", err)
-		}
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	}
-
-	st, err := cfg.OpenStore()
-	if err != nil {
-		return err
-	}
-	storeOpen := true
-	defer func() {
-		if storeOpen {
-			st.Close()
-		}
-	}()
-	var tr *tracing.Tracing
-	if sc.tracesEndpoint != "" {
-		if tr, err = tracing.Start(ctx, sc.tracesEndpoint, version); err != nil {
-			return err
-		}
-		defer func() {
-			// Send the spans not sent yet, then stop the exporter.
-			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := tr.Shutdown(flushCtx); err != nil {
-				log.Warn("tracing: sending the last spans", "err", err)
-			}
-		}()
-	}
-	met := metrics.New(version)
-	opts := cfg.Options()
-	opts.Logger = log.With("component", "sessiondb")
-	var managed sessiondb.Store = met.InstrumentStore(st)
-	if tr != nil {
-		managed = tr.Store(managed)
-	}
-	m, err := sessiondb.New(managed, opts)
-	if err != nil {
-		return err
-	}
-	met.RegisterStats(m, 0, 0)
-	cache, _ := st.(metrics.CacheSource)
-	met.RegisterCache(cache)
-	var console *httpapi.ConsoleConfig
-	if sc.UI {
-		console = &httpapi.ConsoleConfig{Settings: sc.consoleSettings, Store: cfg.Describe(), Version: version}
-	}
-	api, err := httpapi.New(httpapi.Config{
-		Manager: m, Keys: keys, Metrics: met, MaxBodyBytes: sc.MaxBodyBytes,
-		Logger: log.With("component", "http"), Console: console,
-	})
-	if err != nil {
-		return err
-	}
-
-	ln, err := net.Listen("tcp", sc.Addr)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", sc.addrName(), sc.Addr, err)
-	}
-	var handler http.Handler = api
-	if tr != nil {
-		handler = tr.Handler(api)
-		log.Info("tracing: exporting spans over OTLP/HTTP", "endpoint", tracing.Describe(sc.tracesEndpoint))
-	}
-	hs := &http.Server{
-		Handler:           handler,
-		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
-	}
-	scheme := "http"
-	if tlsConfig != nil {
-		scheme = "https"
-	}
-	if keys.Len() == 0 {
-		log.Warn("no API keys configured: every caller has full access, so sessiond serves on loopback only", "addr", sc.Addr)
-	} else {
-		log.Info("API keys loaded", "app", keys.Count(httpapi.RoleApp), "admin", keys.Count(httpapi.RoleAdmin))
-	}
-	startAttrs := []any{"version", version, "addr", ln.Addr().String(), "url", scheme + "://" + ln.Addr().String(),
-		"store", cfg.Describe()}
-	if cfg.UsesRedis() {
-		startAttrs = append(startAttrs, "redis_user", cfg.RedisUser())
-	}
-	startAttrs = append(startAttrs, "env_file", sc.envFile, "cleanup_interval", opts.CleanupInterval.String())
-	log.Info("listening", startAttrs...)
-	if cfg.UsesRedis() {
-		checkStore(ctx, m, cfg, log)
-	}
-	if sc.UI {
-		log.Info("admin console", "url", scheme+"://"+ln.Addr().String()+"/ui/")
-	}
-
-	served := make(chan error, 1)
-	go func() {
-		if tlsConfig != nil {
-			served <- hs.ServeTLS(ln, "", "")
-		} else {
-			served <- hs.Serve(ln)
-		}
-	}()
-
-	cleanerCtx, stopCleaner := context.WithCancel(context.Background())
-	cleanerDone := make(chan struct{})
-	go func() {
-		defer close(cleanerDone)
-		cleanLog := log.With("component", "cleaner")
-		_ = m.RunCleaner(cleanerCtx, func(removed int, took time.Duration, err error) {
-			met.CleanupDone(removed, took, err)
-			if err == nil {
-				cleanLog.Debug("cleanup pass", "removed", removed, "duration_ms", float64(took.Microseconds())/1000)
-			}
-		})
-	}()
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", "grace", sc.ShutdownGrace.String())
-	case err := <-served:
-		runErr = fmt.Errorf("serve: %w", err)
-	}
-	api.Shutdown()
-	graceCtx, cancel := context.WithTimeout(context.Background(), sc.ShutdownGrace)
-	defer cancel()
-	if err := hs.Shutdown(graceCtx); err != nil {
-		hs.Close()
-		log.Warn("grace period over: closed the connections of unfinished requests", "grace", sc.ShutdownGrace.String())
-		if runErr == nil {
-			runErr = fmt.Errorf("shutdown: requests still running after the %s grace period were cut", sc.ShutdownGrace)
-		}
-	}
-	stopCleaner()
-	<-cleanerDone
-	storeOpen = false
-	if err := st.Close(); err != nil && !errors.Is(err, sessiondb.ErrClosed) {
-		log.Warn("closing the store", "err", err)
-	}
-	log.Info("stopped")
-	return runErr
 }
 
 // checkStore pings the store once at start-up, so that a configuration that

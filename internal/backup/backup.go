@@ -10,8 +10,9 @@
 //
 // A backup holds records, never tokens: stores keep only a one-way hash of
 // each token (the session id), so a backup cannot be replayed as a login.
-// Times are absolute (RFC 3339, UTC, millisecond precision), so a restored
-// session keeps its remaining lifetime.
+// Times are absolute (RFC 3339, UTC; records at the microsecond precision
+// stores keep, the header at the millisecond), so a restored session keeps
+// its remaining lifetime.
 package backup
 
 import (

@@ -8,7 +8,8 @@ import (
 
 // GET /v1/stats -> 200 {total_sessions, active_sessions, expired_sessions,
 // users, created, invalidated, evicted, memory_used_bytes,
-// memory_max_bytes}. Admin only.
+// memory_max_bytes, event_entries, event_memory_bytes, revocations,
+// revocation_memory_bytes}. Admin only.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.m.Stats(r.Context())
 	if err != nil {
@@ -28,6 +29,10 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 		{"evicted", st.Evicted},
 		{"memory_used_bytes", st.MemoryUsed},
 		{"memory_max_bytes", st.MemoryMax},
+		{"event_entries", st.EventEntries},
+		{"event_memory_bytes", st.EventBytes},
+		{"revocations", st.Revocations},
+		{"revocation_memory_bytes", st.RevocationBytes},
 	} {
 		if i == 0 {
 			b = append(b, '{')

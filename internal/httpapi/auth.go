@@ -32,9 +32,9 @@ func (r Role) String() string {
 	return "none"
 }
 
-// KeySet is a set of API keys and their roles. It keeps only the keys'
-// SHA-256 hashes. The zero value holds no key. It is safe for concurrent use
-// once built.
+// KeySet is a set of API keys, their roles and names. It keeps only the
+// keys' SHA-256 hashes. The zero value holds no key. It is safe for
+// concurrent use once built.
 type KeySet struct {
 	keys []apiKey
 }
@@ -42,6 +42,7 @@ type KeySet struct {
 type apiKey struct {
 	sum     [sha256.Size]byte
 	role    Role
+	name    string            // the actor of the key's changes in the event log
 	console [sha256.Size]byte // the key's secret for console cookies (consoleSecret)
 }
 
@@ -68,31 +69,70 @@ func (ks *KeySet) Count(role Role) int {
 // every key's hash in constant time, so that neither the time it takes nor
 // its result's timing tells how much of a key was right, or its length.
 func (ks *KeySet) Lookup(key string) (Role, bool) {
-	sum := sha256.Sum256([]byte(key))
-	role := RoleNone
-	for _, k := range ks.keys {
-		if subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1 {
-			role = k.role
-		}
-	}
-	return role, role != RoleNone
+	role, _, ok := ks.Identify(key)
+	return role, ok
 }
 
-// add adds one "role:key" entry. Its errors never quote the entry, which
-// holds a secret (or, with role and key swapped by mistake, is one).
-func (ks *KeySet) add(entry string) error {
-	roleName, key, ok := strings.Cut(strings.TrimSpace(entry), ":")
-	if !ok || key == "" {
-		return errors.New("want role:key")
+// Identify is Lookup that also returns the key's name: the name of a
+// name:role:key entry, or the role's name for a role:key entry.
+func (ks *KeySet) Identify(key string) (Role, string, bool) {
+	sum := sha256.Sum256([]byte(key))
+	role, name := RoleNone, ""
+	for _, k := range ks.keys {
+		if subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1 {
+			role, name = k.role, k.name
+		}
 	}
-	var role Role
-	switch roleName {
+	return role, name, role != RoleNone
+}
+
+func parseRole(s string) (Role, bool) {
+	switch s {
 	case "app":
-		role = RoleApp
+		return RoleApp, true
 	case "admin":
-		role = RoleAdmin
-	default:
-		return errors.New("unknown role (want app or admin)")
+		return RoleAdmin, true
+	}
+	return RoleNone, false
+}
+
+// validKeyName reports whether s may name a key: 1 to 64 letters, digits,
+// '.', '_' or '-'.
+func validKeyName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// add adds one "role:key" or "name:role:key" entry. A role:key entry is
+// named after its role. Its errors never quote the entry, which holds a
+// secret (or, with role and key swapped by mistake, is one).
+func (ks *KeySet) add(entry string) error {
+	first, rest, ok := strings.Cut(strings.TrimSpace(entry), ":")
+	if !ok || rest == "" {
+		return errors.New("want role:key (or name:role:key)")
+	}
+	name := first
+	role, isRole := parseRole(first)
+	key := rest
+	if !isRole {
+		var roleName string
+		roleName, key, ok = strings.Cut(rest, ":")
+		if role, isRole = parseRole(roleName); !ok || !isRole {
+			return errors.New("unknown role (want app or admin, as role:key or name:role:key)")
+		}
+		if key == "" {
+			return errors.New("want name:role:key (or role:key)")
+		}
+		if !validKeyName(name) {
+			return errors.New("the key's name must be 1 to 64 letters, digits, '.', '_' or '-'")
+		}
 	}
 	for _, c := range []byte(key) {
 		if c <= ' ' || c >= 0x7f || c == ',' {
@@ -108,10 +148,13 @@ func (ks *KeySet) add(entry string) error {
 			if k.role != role {
 				return errors.New("the same key is given with two roles")
 			}
+			if k.name != name {
+				return errors.New("the same key is given with two names")
+			}
 			return nil
 		}
 	}
-	ks.keys = append(ks.keys, apiKey{sum: sum, role: role, console: consoleSecret(key)})
+	ks.keys = append(ks.keys, apiKey{sum: sum, role: role, name: name, console: consoleSecret(key)})
 	return nil
 }
 
@@ -150,8 +193,10 @@ func keyBits(key string) float64 {
 }
 
 // LoadKeys builds the key set from SESSIOND_API_KEYS (list: comma-separated
-// role:key pairs) and SESSIOND_API_KEYS_FILE (file: one pair a line, blank
-// lines and lines starting with # skipped); both may be given, and neither.
+// role:key or name:role:key entries) and SESSIOND_API_KEYS_FILE (file: one
+// entry a line, blank lines and lines starting with # skipped); both may be
+// given, and neither. A key's name is the actor of its changes in the event
+// log; a role:key entry is named after its role.
 // Its errors say where the bad entry is, never what it holds.
 func LoadKeys(list, file string) (*KeySet, error) {
 	ks := &KeySet{}

@@ -125,12 +125,13 @@ func (s *Server) consoleRoute(rt Route) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		consoleHeaders(sw.Header(), r)
 
-		role := RoleNone
+		role, name := RoleNone, ""
 		err := s.console.csrf.Check(r)
 		if err != nil {
 			err = errCrossOrigin
 		} else if rt.console != consolePublic {
-			if ok, hadCookie := s.consoleSignedIn(r); !ok {
+			var ok, hadCookie bool
+			if name, ok, hadCookie = s.consoleSigner(r); !ok {
 				err = errSignIn
 				if hadCookie {
 					err = errSignInAgain
@@ -140,6 +141,11 @@ func (s *Server) consoleRoute(rt Route) http.Handler {
 			}
 		}
 		if err == nil {
+			if rt.writes && s.m.EventsEnabled() {
+				// The console's changes are made by the admin key it was
+				// signed in with.
+				r = r.WithContext(sessiondb.WithActor(r.Context(), name))
+			}
 			err = s.call(rt, sw, r)
 		}
 		var ae *apiError
@@ -156,7 +162,7 @@ func (s *Server) consoleRoute(rt Route) http.Handler {
 			status = http.StatusOK
 		}
 		rm.Observe(status, took)
-		s.logRequest(r, rt, level, status, role, took, ae)
+		s.logRequest(r, rt, level, status, role, name, took, ae)
 	})
 }
 

@@ -70,6 +70,7 @@ func newConsoleToken(key string, exp time.Time) string {
 type consoleToken struct {
 	nonce string // the payload's random part, to refuse the token after sign-out
 	exp   time.Time
+	name  string // the name of the admin key it was made with: the actor of its changes
 }
 
 // checkConsoleToken checks a token against every admin key, in constant time
@@ -91,11 +92,11 @@ func (ks *KeySet) checkConsoleToken(tok string, now time.Time) (consoleToken, bo
 	if err != nil || len(mac) != sha256.Size {
 		return consoleToken{}, false
 	}
-	found := false
+	found, name := false, ""
 	for i := range ks.keys {
 		k := &ks.keys[i]
 		if k.role == RoleAdmin && hmac.Equal(consoleMAC(&k.console, payload), mac) {
-			found = true
+			found, name = true, k.name
 		}
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(p[:8])), 0)
@@ -103,7 +104,7 @@ func (ks *KeySet) checkConsoleToken(tok string, now time.Time) (consoleToken, bo
 	if !found || !now.Before(exp) || exp.Sub(now) > consoleLifetime+time.Minute {
 		return consoleToken{}, false
 	}
-	return consoleToken{nonce: string(p[8:]), exp: exp}, true
+	return consoleToken{nonce: string(p[8:]), exp: exp, name: name}, true
 }
 
 // signedOut holds the tokens signed out on this replica until they expire.
@@ -136,18 +137,25 @@ func (so *signedOut) has(t consoleToken) bool {
 // consoleSignedIn reports whether the request carries a valid console
 // token, and whether it carried a console cookie at all.
 func (s *Server) consoleSignedIn(r *http.Request) (ok, hadCookie bool) {
+	_, ok, hadCookie = s.consoleSigner(r)
+	return ok, hadCookie
+}
+
+// consoleSigner is consoleSignedIn that also returns the name of the admin
+// key the console was signed in with (ActorAnonymous without API keys).
+func (s *Server) consoleSigner(r *http.Request) (name string, ok, hadCookie bool) {
 	if s.keys.Len() == 0 {
-		return true, false // no keys: every local caller is admin, as on the API
+		return ActorAnonymous, true, false // no keys: every local caller is admin, as on the API
 	}
 	c, err := r.Cookie(consoleCookie)
 	if err != nil {
-		return false, false
+		return "", false, false
 	}
 	tok, ok := s.keys.checkConsoleToken(c.Value, time.Now())
 	if !ok || s.console.signedOut.has(tok) {
-		return false, true
+		return "", false, true
 	}
-	return true, true
+	return tok.name, true, true
 }
 
 // setConsoleCookie sets (or, with an empty value, clears) the console's

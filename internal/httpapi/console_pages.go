@@ -145,13 +145,18 @@ type sessionRow struct {
 	*sessiondb.Session
 	Device string
 	IP     string
+	// ExpiresAt is when the session really ends, as expires_at means in the
+	// API: the earlier of the absolute expiry and the idle deadline. It
+	// hides the record's absolute ExpiresAt.
+	ExpiresAt time.Time
 }
 
 func newSessionRow(sess *sessiondb.Session) sessionRow {
 	return sessionRow{
-		Session: sess,
-		Device:  useragent.Describe(sess.Metadata[httpsession.MetadataUserAgent]),
-		IP:      sess.Metadata[httpsession.MetadataIP],
+		Session:   sess,
+		Device:    useragent.Describe(sess.Metadata[httpsession.MetadataUserAgent]),
+		IP:        sess.Metadata[httpsession.MetadataIP],
+		ExpiresAt: sess.EffectiveExpiry(),
 	}
 }
 

@@ -31,7 +31,12 @@ type consoleServer struct {
 
 func newConsoleServer(tb testing.TB, keys string) consoleServer {
 	tb.Helper()
-	m, err := sessiondb.New(memstore.New(), sessiondb.Options{})
+	return newConsoleServerWith(tb, keys, sessiondb.Options{})
+}
+
+func newConsoleServerWith(tb testing.TB, keys string, opt sessiondb.Options) consoleServer {
+	tb.Helper()
+	m, err := sessiondb.New(memstore.New(), opt)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -382,5 +387,29 @@ func TestConsoleOverviewJSON(t *testing.T) {
 	}
 	if o.MemoryAlertRatio != 0.8 {
 		t.Errorf("memory alert ratio %v", o.MemoryAlertRatio)
+	}
+}
+
+// TestConsoleExpires: the console's "Expires" is when the session really
+// ends, as expires_at in the API: here the idle deadline, before the
+// absolute expiry.
+func TestConsoleExpires(t *testing.T) {
+	s := newConsoleServerWith(t, "admin:"+testAdminKey, sessiondb.Options{IdleTimeout: 10 * time.Minute})
+	c := signInCookie(t, s, testAdminKey)
+	sess, err := s.m.Create(context.Background(), "alice", time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `<time datetime="` + sess.LastSeenAt.Add(10*time.Minute).UTC().Format(time.RFC3339) + `">`
+	absolute := `<time datetime="` + sess.ExpiresAt.UTC().Format(time.RFC3339) + `">`
+	for _, target := range []string{"/ui/sessions?id=" + sess.ID, "/ui/users?user_id=alice"} {
+		req := httptest.NewRequest("GET", target, nil)
+		req.Header.Set("Cookie", c.Name+"="+c.Value)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		body := w.Body.String()
+		if w.Code != http.StatusOK || !strings.Contains(body, want) || strings.Contains(body, absolute) {
+			t.Errorf("GET %s: %d; want the idle deadline %s, not the absolute expiry %s\n%s", target, w.Code, want, absolute, body)
+		}
 	}
 }

@@ -17,6 +17,7 @@ const (
 	CodeNotFound             = "not_found"              // 404
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
 	CodeSessionLimit         = "session_limit"          // 409
+	CodeEventsOff            = "events_off"             // 409
 	CodeTooLarge             = "too_large"              // 413
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
 	CodeInternal             = "internal"               // 500
@@ -34,6 +35,7 @@ type apiError struct {
 	code    string
 	message string
 	field   string // the one request field at fault, if any
+	reason  string // why the session ended (not_found of a validation), if known
 	allow   string // the Allow header of a 405
 	cause   error  // the underlying failure of a 5xx, for the log only
 }
@@ -62,6 +64,8 @@ var (
 		message: "this call needs an admin API key"}
 	errNotReady = &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
 		message: "shutting down"}
+	errEventsOff = &apiError{status: http.StatusConflict, code: CodeEventsOff,
+		message: "this sessiond records no events: start it with SESSION_EVENTS=true"}
 )
 
 // toAPIError maps any error a handler returns to its status, code and
@@ -69,9 +73,15 @@ var (
 func toAPIError(err error) *apiError {
 	var ae *apiError
 	var inv *sessiondb.InvalidArgumentError
+	var ended *sessiondb.EndedError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &ended):
+		return &apiError{status: http.StatusNotFound, code: CodeNotFound, reason: string(ended.Reason),
+			message: "session not found: it ended (" + string(ended.Reason) + ")"}
+	case errors.Is(err, sessiondb.ErrEventsOff):
+		return errEventsOff
 	case errors.As(err, &inv):
 		return invalidArgument(inv.Field, "invalid "+inv.Field+": "+inv.Reason)
 	case errors.Is(err, sessiondb.ErrInvalidArgument):
@@ -128,6 +138,10 @@ func writeError(w http.ResponseWriter, err error) *apiError {
 	if e.field != "" {
 		b = append(b, `,"field":`...)
 		b = appendString(b, e.field)
+	}
+	if e.reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendString(b, e.reason)
 	}
 	b = append(b, "}}\n"...)
 	writeJSON(w, e.status, b)

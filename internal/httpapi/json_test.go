@@ -1,13 +1,17 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"maps"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
-	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/wire"
+	"github.com/sessiondb/sessiondb/internal/wire/wiretest"
 )
 
 // wantDecoded is what encoding/json decodes from appendString(s): s with
@@ -57,49 +61,34 @@ func FuzzAppendString(f *testing.F) {
 	f.Fuzz(checkAppendString)
 }
 
+// TestAppendSession holds sessiond's session object to the golden file
+// that sessionctl's and the clients' tests read too.
 func TestAppendSession(t *testing.T) {
-	created := time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.FixedZone("X", 3600))
-	sess := &sessiondb.Session{
-		Record: sessiondb.Record{
-			ID: "00aAAAAAAAAAAAAAAAA", UserID: "user \"1\"",
-			CreatedAt: created, ExpiresAt: created.Add(time.Hour), LastSeenAt: created.Add(time.Minute),
-			IdleTimeout: 10 * time.Minute,
-			Metadata:    map[string]string{"ip": "192.0.2.1", "agent": "x\ny"},
-		},
-		Token: "sdb_secret",
+	sess := wiretest.Session()
+	var golden map[string]any
+	if err := json.Unmarshal(wiretest.Golden, &golden); err != nil {
+		t.Fatal(err)
 	}
 	for _, withToken := range []bool{false, true} {
-		b := appendSession(nil, sess, withToken)
+		w := wire.FromSession(sess, withToken)
+		b := appendSession(nil, &w)
 		var got map[string]any
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("appendSession = %s: %v", b, err)
 		}
-		want := map[string]any{
-			"id": sess.ID, "user_id": sess.UserID,
-			"created_at":   "2026-01-02T02:04:05.678Z",
-			"expires_at":   "2026-01-02T02:15:05.678Z", // the idle deadline comes first
-			"last_seen_at": "2026-01-02T02:05:05.678Z",
-			"metadata":     map[string]any{"ip": "192.0.2.1", "agent": "x\ny"},
-		}
+		want := maps.Clone(golden)
 		if withToken {
-			want["token"] = "sdb_secret"
+			want["token"] = string(sess.Token)
 		}
-		if string(mustMarshal(got)) != string(mustMarshal(want)) {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("appendSession(withToken=%v) = %s, want %v", withToken, b, want)
 		}
 	}
 	sess.Metadata = nil
-	if b := appendSession(nil, sess, false); !strings.Contains(string(b), `"metadata":{}`) {
+	w := wire.FromSession(sess, false)
+	if b := appendSession(nil, &w); !strings.Contains(string(b), `"metadata":{}`) {
 		t.Errorf("appendSession without metadata = %s, want metadata {}", b)
 	}
-}
-
-func mustMarshal(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }
 
 func TestIsJSON(t *testing.T) {
@@ -221,4 +210,42 @@ func FuzzScanTokenBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(checkTokenFastPath)
+}
+
+// stdSession is what encoding/json writes for w, without HTML escaping:
+// what appendSession must write, byte for byte.
+func stdSession(tb testing.TB, w *wire.Session) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		tb.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// FuzzAppendSession is a differential test of the hand-written encoder:
+// for any session, appendSession writes exactly the bytes encoding/json
+// writes for the same wire.Session.
+func FuzzAppendSession(f *testing.F) {
+	g := wiretest.Session()
+	f.Add(g.ID, g.UserID, "ip", "192.0.2.1", "user_agent", "Mozilla/5.0 <x> & y\n", g.CreatedAt.UnixNano(), int64(time.Hour), false, "")
+	f.Add("", "", "", "", "", "", int64(0), int64(0), true, "sdb_x")
+	f.Add("\xff", "a\u2028b", "\x00\x1f\x7f", "\b\f\t\r\n\"\\", "日本", "🙂\xc3", int64(-1), int64(-1), true, "\u2029")
+	f.Fuzz(func(t *testing.T, id, user, k1, v1, k2, v2 string, created, life int64, withToken bool, token string) {
+		c := time.Unix(0, created)
+		w := wire.Session{ID: id, UserID: user, CreatedAt: wire.Time{Time: c}, ExpiresAt: wire.Time{Time: c.Add(time.Duration(life))},
+			LastSeenAt: wire.Time{Time: c}}
+		if k1 != "" || v1 != "" {
+			w.Metadata = wire.Metadata{k1: v1, k2: v2}
+		}
+		if withToken {
+			w.Token = token
+		}
+		got := appendSession(nil, &w)
+		if want := stdSession(t, &w); !bytes.Equal(got, want) {
+			t.Fatalf("appendSession = %s\nencoding/json: %s", got, want)
+		}
+	})
 }

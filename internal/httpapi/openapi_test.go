@@ -71,8 +71,8 @@ func loadOpenAPI(t *testing.T) (openAPIDocument, map[string]operation) {
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	_, ops := loadOpenAPI(t)
 	var served []string
-	for _, rt := range Routes() {
-		if rt.Console() {
+	for _, rt := range routes() {
+		if rt.console != consoleNone {
 			continue // HTML pages for people, not the API
 		}
 		key := rt.Method + " " + rt.Path

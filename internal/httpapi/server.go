@@ -58,20 +58,28 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics.Metrics
 	inFlight prometheus.Gauge
+	streams  prometheus.Gauge // open event streams
 
-	maxBody       int64
-	maxTTLSeconds int64
-	readyTimeout  time.Duration
-	errTooLarge   *apiError
-	bodies        sync.Pool // *[]byte of maxBody+1 bytes
-	outBufs       sync.Pool // *[]byte for answers
+	maxBody      int64
+	readyTimeout time.Duration
+	errTooLarge  *apiError
+	bodies       sync.Pool // *[]byte of maxBody+1 bytes
+	outBufs      sync.Pool // *[]byte for answers
 
 	mux       *http.ServeMux
 	unmatched http.Handler
 	metricsH  http.Handler
 
+	// stdJSON turns the fast paths off (scanTokenBody, appendSession) for
+	// encoding/json: only BenchmarkValidateLoopback sets it, to compare.
+	stdJSON bool
+
 	shuttingDown atomic.Bool
-	storeReady   atomic.Bool // the last readiness probe's result
+	storeReady   atomic.Bool   // the last readiness probe's result
+	stop         chan struct{} // closed by Shutdown: event streams end
+	stopOnce     sync.Once
+	eventPoll    time.Duration // how often event streams look for new events
+	heartbeat    time.Duration // the longest an event stream stays silent
 
 	console *consoleState // nil when the console is off
 }
@@ -86,14 +94,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("httpapi: negative MaxBodyBytes")
 	}
 	s := &Server{
-		m:             cfg.Manager,
-		keys:          cfg.Keys,
-		log:           cfg.Logger,
-		metrics:       cfg.Metrics,
-		maxBody:       cfg.MaxBodyBytes,
-		readyTimeout:  cfg.ReadyTimeout,
-		maxTTLSeconds: int64(cfg.Manager.Options().MaxTTL / time.Second),
-		mux:           http.NewServeMux(),
+		m:            cfg.Manager,
+		keys:         cfg.Keys,
+		log:          cfg.Logger,
+		metrics:      cfg.Metrics,
+		maxBody:      cfg.MaxBodyBytes,
+		readyTimeout: cfg.ReadyTimeout,
+		mux:          http.NewServeMux(),
+		stop:         make(chan struct{}),
+		eventPoll:    defaultEventPoll,
+		heartbeat:    defaultHeartbeat,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -108,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 		s.readyTimeout = DefaultReadyTimeout
 	}
 	s.inFlight = s.metrics.InFlight()
+	s.streams = s.metrics.EventStreams()
 	s.errTooLarge = &apiError{status: http.StatusRequestEntityTooLarge, code: CodeTooLarge,
 		message: "the request body is larger than " + strconv.FormatInt(s.maxBody, 10) + " bytes"}
 	s.bodies.New = func() any {
@@ -154,34 +165,30 @@ type Route struct {
 	Role   Role   // the least role allowed; RoleNone needs no key
 
 	quiet   bool          // logged at debug level: probes and scrapes
+	writes  bool          // changes sessions: the key's name is the actor of its events
 	console consoleAccess // console routes: how they are guarded
 	title   string        // console pages: the title in the navigation
 	handle  func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 
-// Routes returns the route table: the API's, then the console's.
-func Routes() []Route { return routes() }
-
-// Console reports whether the route belongs to the admin console, served
-// only when Config.Console is set.
-func (rt Route) Console() bool { return rt.console != consoleNone }
-
 // routes is the one place where routes are declared.
 func routes() []Route {
 	return []Route{
-		{Method: "POST", Path: "/v1/sessions", Role: RoleApp, handle: (*Server).createSession},
+		{Method: "POST", Path: "/v1/sessions", Role: RoleApp, writes: true, handle: (*Server).createSession},
 		{Method: "POST", Path: "/v1/sessions/validate", Role: RoleApp, handle: (*Server).validateSession},
-		{Method: "POST", Path: "/v1/sessions/refresh", Role: RoleApp, handle: (*Server).refreshSession},
-		{Method: "POST", Path: "/v1/sessions/rotate", Role: RoleApp, handle: (*Server).rotateSession},
-		{Method: "POST", Path: "/v1/sessions/invalidate", Role: RoleApp, handle: (*Server).invalidateSession},
-		{Method: "POST", Path: "/v1/sessions/metadata", Role: RoleApp, handle: (*Server).updateSessionMetadata},
+		{Method: "POST", Path: "/v1/sessions/refresh", Role: RoleApp, writes: true, handle: (*Server).refreshSession},
+		{Method: "POST", Path: "/v1/sessions/rotate", Role: RoleApp, writes: true, handle: (*Server).rotateSession},
+		{Method: "POST", Path: "/v1/sessions/invalidate", Role: RoleApp, writes: true, handle: (*Server).invalidateSession},
+		{Method: "POST", Path: "/v1/sessions/metadata", Role: RoleApp, writes: true, handle: (*Server).updateSessionMetadata},
 		{Method: "GET", Path: "/v1/sessions/{id}", Role: RoleApp, handle: (*Server).getSession},
-		{Method: "PATCH", Path: "/v1/sessions/{id}", Role: RoleApp, handle: (*Server).patchSession},
-		{Method: "DELETE", Path: "/v1/sessions/{id}", Role: RoleApp, handle: (*Server).deleteSession},
+		{Method: "PATCH", Path: "/v1/sessions/{id}", Role: RoleApp, writes: true, handle: (*Server).patchSession},
+		{Method: "DELETE", Path: "/v1/sessions/{id}", Role: RoleApp, writes: true, handle: (*Server).deleteSession},
 		{Method: "GET", Path: "/v1/users/{user_id}/sessions", Role: RoleApp, handle: (*Server).listUserSessions},
-		{Method: "DELETE", Path: "/v1/users/{user_id}/sessions", Role: RoleApp, handle: (*Server).deleteUserSessions},
+		{Method: "DELETE", Path: "/v1/users/{user_id}/sessions", Role: RoleApp, writes: true, handle: (*Server).deleteUserSessions},
 		{Method: "GET", Path: "/v1/stats", Role: RoleAdmin, handle: (*Server).stats},
-		{Method: "POST", Path: "/v1/cleanup", Role: RoleAdmin, handle: (*Server).cleanup},
+		{Method: "POST", Path: "/v1/cleanup", Role: RoleAdmin, writes: true, handle: (*Server).cleanup},
+		{Method: "GET", Path: "/v1/events", Role: RoleAdmin, handle: (*Server).events},
+		{Method: "GET", Path: "/v1/events/stream", Role: RoleAdmin, handle: (*Server).eventStream},
 		{Method: "GET", Path: "/healthz", quiet: true, handle: (*Server).healthz},
 		{Method: "GET", Path: "/readyz", quiet: true, handle: (*Server).readyz},
 		{Method: "GET", Path: "/metrics", quiet: true, handle: (*Server).serveMetrics},
@@ -194,8 +201,8 @@ func routes() []Route {
 		{Method: "GET", Path: "/ui/users", console: consolePage, title: "Users", handle: (*Server).consoleUsers},
 		{Method: "GET", Path: "/ui/sessions", console: consolePage, title: "Sessions", handle: (*Server).consoleSession},
 		{Method: "GET", Path: "/ui/config", console: consolePage, title: "Configuration", handle: (*Server).consoleConfig},
-		{Method: "POST", Path: "/ui/users/revoke", console: consolePage, handle: (*Server).consoleRevokeUser},
-		{Method: "POST", Path: "/ui/sessions/revoke", console: consolePage, handle: (*Server).consoleRevokeSession},
+		{Method: "POST", Path: "/ui/users/revoke", console: consolePage, writes: true, handle: (*Server).consoleRevokeUser},
+		{Method: "POST", Path: "/ui/sessions/revoke", console: consolePage, writes: true, handle: (*Server).consoleRevokeSession},
 		{Method: "GET", Path: "/ui/api/overview", console: consoleJSON, quiet: true, handle: (*Server).consoleOverviewJSON},
 		{Method: "GET", Path: "/ui/login", console: consolePublic, handle: (*Server).consoleLoginPage},
 		{Method: "POST", Path: "/ui/login", console: consolePublic, handle: (*Server).consoleLogin},
@@ -218,8 +225,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Shutdown makes /readyz answer 503 from now on, so that load balancers stop
-// sending requests while the server drains.
-func (s *Server) Shutdown() { s.shuttingDown.Store(true) }
+// sending requests while the server drains, and ends the event streams
+// (their clients reconnect elsewhere, resuming with Last-Event-ID).
+func (s *Server) Shutdown() {
+	s.shuttingDown.Store(true)
+	s.stopOnce.Do(func() { close(s.stop) })
+}
 
 // wrap makes a route's http.Handler: authentication, error answers, metrics
 // and the log line.
@@ -244,11 +255,15 @@ func (s *Server) wrap(rt Route) http.Handler {
 		// A wrong method on an action path is a routing answer: it comes
 		// before the key, like a 405 of the mux.
 		var role Role
+		var name string
 		err := actionMethod(r)
 		if err == nil {
-			role, err = s.authorize(r, rt.Role)
+			role, name, err = s.authorize(r, rt.Role)
 		}
 		if err == nil {
+			if rt.writes && s.m.EventsEnabled() {
+				r = r.WithContext(sessiondb.WithActor(r.Context(), name))
+			}
 			err = s.call(rt, sw, r)
 		}
 		var ae *apiError
@@ -265,8 +280,14 @@ func (s *Server) wrap(rt Route) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		rm.Observe(status, took)
-		s.logRequest(r, rt, level, status, role, took, ae)
+		if sw.opened > 0 {
+			// An event stream: its latency is the time to start it, not
+			// its whole life, which would swamp the route's histogram.
+			rm.Observe(status, sw.opened)
+		} else {
+			rm.Observe(status, took)
+		}
+		s.logRequest(r, rt, level, status, role, name, took, ae)
 	})
 }
 
@@ -288,7 +309,7 @@ func (s *Server) call(rt Route, w http.ResponseWriter, r *http.Request) (err err
 // logRequest logs one line per request. It never logs the path (it holds
 // user ids), the query, headers or bodies: only the route pattern. Tokens and
 // API keys travel in bodies and headers, so they are never logged.
-func (s *Server) logRequest(r *http.Request, rt Route, level slog.Level, status int, role Role, took time.Duration, ae *apiError) {
+func (s *Server) logRequest(r *http.Request, rt Route, level slog.Level, status int, role Role, name string, took time.Duration, ae *apiError) {
 	switch {
 	case ae != nil && ae.status >= 500:
 		level = slog.LevelError
@@ -313,6 +334,9 @@ func (s *Server) logRequest(r *http.Request, rt Route, level slog.Level, status 
 	if role != RoleNone {
 		attrs = append(attrs, slog.String("role", role.String()))
 	}
+	if name != "" {
+		attrs = append(attrs, slog.String("key", name))
+	}
 	if ae != nil {
 		attrs = append(attrs, slog.String("code", ae.code))
 		if ae.field != "" {
@@ -325,34 +349,39 @@ func (s *Server) logRequest(r *http.Request, rt Route, level slog.Level, status 
 	s.log.LogAttrs(ctx, level, "request", attrs...)
 }
 
+// ActorAnonymous is the actor of changes made through a sessiond without
+// API keys.
+const ActorAnonymous = "anonymous"
+
 // authorize checks the request's API key against the route's role and
-// returns the caller's role. Without configured keys every caller is admin.
-func (s *Server) authorize(r *http.Request, need Role) (Role, error) {
+// returns the caller's role and the key's name. Without configured keys
+// every caller is admin, named ActorAnonymous.
+func (s *Server) authorize(r *http.Request, need Role) (Role, string, error) {
 	if need == RoleNone {
-		return RoleNone, nil
+		return RoleNone, "", nil
 	}
 	if s.keys.Len() == 0 {
-		return RoleAdmin, nil
+		return RoleAdmin, ActorAnonymous, nil
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return RoleNone, errNoKey
+		return RoleNone, "", errNoKey
 	}
 	key, ok := bearer(h)
 	if !ok {
 		if scheme, _, _ := strings.Cut(h, " "); strings.EqualFold(scheme, "Bearer") {
-			return RoleNone, errNoKey // "Bearer" without a key
+			return RoleNone, "", errNoKey // "Bearer" without a key
 		}
-		return RoleNone, errNotBearer
+		return RoleNone, "", errNotBearer
 	}
-	role, ok := s.keys.Lookup(key)
+	role, name, ok := s.keys.Identify(key)
 	if !ok {
-		return RoleNone, errBadKey
+		return RoleNone, "", errBadKey
 	}
 	if role < need {
-		return role, errForbidden
+		return role, name, errForbidden
 	}
-	return role, nil
+	return role, name, nil
 }
 
 // noRoute answers requests that match no route: 405 with an Allow header
@@ -410,6 +439,7 @@ func cleanPath(p string) string {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	opened time.Duration // an event stream: the time it took to start it
 }
 
 func (w *statusWriter) WriteHeader(code int) {

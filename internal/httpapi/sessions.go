@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/wire"
 )
 
 // createRequest is the body of POST /v1/sessions. Pointers tell an absent
@@ -86,16 +88,18 @@ func missing(field string) *apiError {
 	return invalidArgument(field, field+" is required")
 }
 
-// ttl converts an optional ttl_seconds: absent means the default (0 for the
-// Manager); present, it must be from 1 to the maximum.
-func (s *Server) ttl(secs *int64) (time.Duration, error) {
+// parseTTL converts an optional ttl_seconds. Absent means the default, which is
+// 0 for the Manager; so a ttl_seconds of 0, like a negative one, is refused
+// here. The Manager checks the maximum; seconds too many for a Duration are
+// passed on as the longest one, which it refuses as above the maximum.
+func parseTTL(secs *int64) (time.Duration, error) {
 	switch {
 	case secs == nil:
 		return 0, nil
 	case *secs <= 0:
 		return 0, invalidArgument("ttl_seconds", "invalid ttl_seconds: must be a positive whole number of seconds")
-	case *secs > s.maxTTLSeconds:
-		return 0, invalidArgument("ttl_seconds", "invalid ttl_seconds: above the maximum of "+strconv.FormatInt(s.maxTTLSeconds, 10)+" seconds")
+	case *secs > math.MaxInt64/int64(time.Second):
+		return math.MaxInt64, nil
 	}
 	return time.Duration(*secs) * time.Second, nil
 }
@@ -121,7 +125,13 @@ func token(t *string) (string, error) {
 // writeSession answers with one session object.
 func (s *Server) writeSession(w http.ResponseWriter, status int, sess *sessiondb.Session, withToken bool) error {
 	bp := s.getBuf()
-	b := appendSession(*bp, sess, withToken)
+	ws := wire.FromSession(sess, withToken)
+	var b []byte
+	if s.stdJSON {
+		b, _ = json.Marshal(ws) // cannot fail: strings, times and a map of strings
+	} else {
+		b = appendSession(*bp, &ws)
+	}
 	b = append(b, '\n')
 	writeJSON(w, status, b)
 	s.putBuf(bp, b)
@@ -137,7 +147,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if req.UserID == nil {
 		return missing("user_id")
 	}
-	ttl, err := s.ttl(req.TTLSeconds)
+	ttl, err := parseTTL(req.TTLSeconds)
 	if err != nil {
 		return err
 	}
@@ -181,7 +191,7 @@ func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ttl, err := s.ttl(req.TTLSeconds)
+	ttl, err := parseTTL(req.TTLSeconds)
 	if err != nil {
 		return err
 	}

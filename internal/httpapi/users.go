@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/sessiondb/sessiondb/internal/wire"
 )
 
 // GET /v1/users/{user_id}/sessions -> 200 {"sessions": [...]}, live sessions
@@ -19,7 +21,8 @@ func (s *Server) listUserSessions(w http.ResponseWriter, r *http.Request) error 
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendSession(b, sess, false)
+		ws := wire.FromSession(sess, false)
+		b = appendSession(b, &ws)
 	}
 	b = append(b, "]}\n"...)
 	writeJSON(w, http.StatusOK, b)

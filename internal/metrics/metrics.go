@@ -32,6 +32,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec   // route, method, code
 	duration *prometheus.HistogramVec // route, method
 	inFlight prometheus.Gauge
+	streams  prometheus.Gauge // open event streams
 
 	created     prometheus.Counter
 	validated   *prometheus.CounterVec // result
@@ -67,7 +68,11 @@ func New(version string) *Metrics {
 		}, []string{"route", "method"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "http_requests_in_flight",
-			Help: "HTTP requests being served now.",
+			Help: "HTTP requests being served now, event streams left out (sessiond_event_streams).",
+		}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "event_streams",
+			Help: "Event streams (GET /v1/events/stream, Server-Sent Events) open now.",
 		}),
 		created: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "sessions_created_total",
@@ -129,7 +134,7 @@ func New(version string) *Metrics {
 		m.cleanupRuns.WithLabelValues(r)
 	}
 	m.Registry.MustRegister(
-		m.requests, m.duration, m.inFlight,
+		m.requests, m.duration, m.inFlight, m.streams,
 		m.created, m.validated, m.refreshed, m.rotated, m.updated, m.invalidated,
 		m.cleanupRuns, m.cleanupRemoved, m.cleanupDuration,
 		m.storeDuration, m.storeErrors, buildInfo,
@@ -180,6 +185,10 @@ func codeString(code int) string {
 
 // InFlight returns the gauge of requests being served.
 func (m *Metrics) InFlight() prometheus.Gauge { return m.inFlight }
+
+// EventStreams returns the gauge of open event streams. An event stream
+// moves itself from InFlight to this gauge once it has started.
+func (m *Metrics) EventStreams() prometheus.Gauge { return m.streams }
 
 // SessionCreated counts a created session.
 func (m *Metrics) SessionCreated() { m.created.Inc() }

@@ -36,6 +36,7 @@ type statsCollector struct {
 	err     error
 
 	up, active, expired, users, created, invalidated, evicted, memUsed, memMax *prometheus.Desc
+	events, eventBytes, revocations, revocationBytes                           *prometheus.Desc
 	errors                                                                     prometheus.Counter
 }
 
@@ -59,15 +60,19 @@ func (m *Metrics) registerStats(src StatsSource, maxAge, timeout time.Duration) 
 	}
 	c := &statsCollector{
 		src: src, maxAge: maxAge, timeout: timeout, now: time.Now,
-		up:          d("stats_up", "1 if the last read of the store's statistics succeeded, else 0 (and the other sessiond_store_* figures are left out)."),
-		active:      d("sessions_active", "Live sessions in the store."),
-		expired:     d("sessions_expired", "Expired sessions still indexed, waiting for cleanup."),
-		users:       d("users", "Users with at least one session in the index."),
-		created:     d("sessions_created_total", "Sessions created in the store, by every client of the store."),
-		invalidated: d("sessions_invalidated_total", "Sessions ended by invalidation, by every client of the store."),
-		evicted:     d("sessions_evicted_total", "Sessions ended by the per-user session limit (evict-oldest policy)."),
-		memUsed:     d("memory_used_bytes", "Memory the store uses, in bytes (Redis used_memory summed over primaries; 0 when unknown)."),
-		memMax:      d("memory_max_bytes", "The store's memory limit, in bytes (Redis maxmemory; 0 means none). Alert when used/max exceeds 0.8."),
+		up:              d("stats_up", "1 if the last read of the store's statistics succeeded, else 0 (and the other sessiond_store_* figures are left out)."),
+		active:          d("sessions_active", "Live sessions in the store."),
+		expired:         d("sessions_expired", "Expired sessions still indexed, waiting for cleanup."),
+		users:           d("users", "Users with at least one session in the index."),
+		created:         d("sessions_created_total", "Sessions created in the store, by every client of the store."),
+		invalidated:     d("sessions_invalidated_total", "Sessions ended by invalidation, by every client of the store."),
+		evicted:         d("sessions_evicted_total", "Sessions ended by the per-user session limit (evict-oldest policy)."),
+		memUsed:         d("memory_used_bytes", "Memory the store uses, in bytes (Redis used_memory summed over primaries; 0 when unknown)."),
+		memMax:          d("memory_max_bytes", "The store's memory limit, in bytes (Redis maxmemory; 0 means none). Alert when used/max exceeds 0.8."),
+		events:          d("event_entries", "Entries of the event log (SESSION_EVENTS; an entry is a change: one event or several); 0 with events off."),
+		eventBytes:      d("event_memory_bytes", "Memory of the event log, in bytes (an estimate: Redis MEMORY USAGE); 0 with events off."),
+		revocations:     d("revocations", "Ended sessions whose reason is remembered (SESSION_REVOCATION_MEMORY_SECONDS); 0 with events off."),
+		revocationBytes: d("revocation_memory_bytes", "Memory of the remembered reasons, in bytes (an estimate); 0 with events off."),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "store", Name: "stats_errors_total",
 			Help: "Failed reads of the store's statistics for a scrape.",
@@ -79,7 +84,8 @@ func (m *Metrics) registerStats(src StatsSource, maxAge, timeout time.Duration) 
 
 // Describe implements prometheus.Collector.
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.active, c.expired, c.users, c.created, c.invalidated, c.evicted, c.memUsed, c.memMax} {
+	for _, d := range []*prometheus.Desc{c.up, c.active, c.expired, c.users, c.created, c.invalidated, c.evicted, c.memUsed, c.memMax,
+		c.events, c.eventBytes, c.revocations, c.revocationBytes} {
 		ch <- d
 	}
 	c.errors.Describe(ch)
@@ -108,6 +114,10 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.evicted, st.Evicted)
 	gauge(c.memUsed, st.MemoryUsed)
 	gauge(c.memMax, st.MemoryMax)
+	gauge(c.events, st.EventEntries)
+	gauge(c.eventBytes, st.EventBytes)
+	gauge(c.revocations, st.Revocations)
+	gauge(c.revocationBytes, st.RevocationBytes)
 }
 
 // read returns the cached statistics, reading them again when they are older

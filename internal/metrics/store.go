@@ -50,7 +50,8 @@ func (m *Metrics) InstrumentStore(st sessiondb.Store) *Store {
 	return s
 }
 
-// Unwrap returns the wrapped store.
+// Unwrap returns the wrapped store: the Manager looks through it for the
+// store's event log (sessiondb.EventLog).
 func (s *Store) Unwrap() sessiondb.Store { return s.next }
 
 func (s *Store) done(op int, start time.Time, err error) {

@@ -1,8 +1,10 @@
 #!lua flags=allow-oom
 -- Removes one session by id: a logout is this one call. Only deletes, so it
 -- runs when Redis is out of memory.
--- KEYS: 1 session, 2 h
--- ARGV: 1 now
+-- KEYS: 1 session, 2 h, 3 e, 4 r
+-- ARGV: 1 now, 2 the events bound ('0': no events), 3 the actor, 4 the
+--       event code of the invalidation ('il' logout, 'ia' admin), 5 '1' to
+--       remember why the session ended
 -- Returns { 1, value } invalidated, { 0, value } expired (its entry is
 -- removed as cleanup would), or nil when there is no session.
 --
@@ -67,7 +69,21 @@ if score > now then
   else
     redis.call('HINCRBY', h, 'invalidated', '1')
   end
+  if ARGV[2] ~= '0' then
+    redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], '*', 'a', ARGV[3], 't', ARGV[1],
+      'e', ARGV[4], 'u', user, 's', hash)
+    if ARGV[5] == '1' then
+      redis.call('ZADD', KEYS[4], tonumber(ARGV[1]) * 4 + 1, hash)
+    end
+  end
   return { 1, v }
+end
+if ARGV[2] ~= '0' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], '*', 'a', ARGV[3], 't', ARGV[1],
+    'e', 'x', 'u', user, 's', hash)
+  if ARGV[5] == '1' then
+    redis.call('ZADD', KEYS[4], tonumber(ARGV[1]) * 4 + 3, hash)
+  end
 end
 redis.call('HINCRBY', h, 'removed', '1')
 if score <= d then

@@ -1,10 +1,12 @@
 #!lua
 -- Adds a session and enforces the per-user limit, atomically.
--- KEYS: 1 session, 2 user index, 3 q<sub>, 4 h
+-- KEYS: 1 session, 2 user index, 3 q<sub>, 4 h, 5 e, 6 r
 -- ARGV: 1 now, 2 value, 3 expiry (ms), 4 limit (0: none), 5 flags: 'r' to
 --       reject at the limit (else evict the oldest), 'R' for a restore from a
 --       backup (no limit, counted as restored, an existing id is skipped),
---       6 the index member (id hash and creation time), 7 the user id
+--       6 the index member (id hash and creation time), 7 the user id,
+--       8 the events bound ('0': no events), 9 the actor, 10 the id hash,
+--       11 '1' to remember why evicted and expired sessions ended
 -- The member and user are passed rather than cut from KEYS and the value:
 -- each string Lua makes costs Redis a fraction of a microsecond.
 -- Returns { 'added', evicted id hashes... }; { 'limit' } when the reject
@@ -15,6 +17,8 @@
 -- A create is one read, the SET, the ZADD and one counter write; a new
 -- user's adds the queue entry, one at the limit the eviction (a DEL and a
 -- ZREM). Each counter write names the whole event (see h in lib.lua).
+-- With events on, one XADD records the change: the creation (or
+-- restoration), and the sessions it evicted or found expired.
 local sess, uidx, q, h = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local value, exps, limit, flag = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local exp = tonumber(exps)
@@ -185,5 +189,35 @@ elseif evict == 1 then
 else
   redis.call('HINCRBY', h, 'created', '1')
   hincr(h, 'evicted', evict)
+end
+
+if ARGV[8] ~= '0' then
+  local code = 'c'
+  if restore then
+    code = 's'
+  end
+  if #reply == 1 and #gone == 0 then
+    redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[8], '*', 'a', ARGV[9], 't', ARGV[1],
+      'e', code, 'u', user, 's', ARGV[10], 'v', value)
+  else
+    local groups = { 'e', code, 'u', user, 's', ARGV[10], 'v', value }
+    local evicted_hashes, gone_hashes = {}, {}
+    local n = #groups
+    for k = 2, #reply do
+      groups[n + 1], groups[n + 2], groups[n + 3], groups[n + 4] = 'e', 'e', 's', reply[k]
+      n = n + 4
+      evicted_hashes[k - 1] = reply[k]
+    end
+    for k, m in ipairs(gone) do
+      gone_hashes[k] = hashOf(m)
+      groups[n + 1], groups[n + 2], groups[n + 3], groups[n + 4] = 'e', 'x', 's', gone_hashes[k]
+      n = n + 4
+    end
+    record(KEYS[5], ARGV[8], ARGV[9], ARGV[1], groups)
+    if ARGV[11] == '1' then
+      ended(KEYS[6], ARGV[1], 0, evicted_hashes)
+      ended(KEYS[6], ARGV[1], 3, gone_hashes)
+    end
+  end
 end
 return reply

@@ -17,6 +17,20 @@
 --          expired entries have been counted (absent: none counted). Entries
 --          written before version 2 of the layout are the id hash alone.
 -- Per session: s<id hash>, the packed value, expiring at its effective expiry.
+-- With events on (an events bound other than '0' in ARGV):
+--   e      stream, the bucket's event log: one entry per change, written by
+--          the script that makes the change, trimmed to the bound (MAXLEN)
+--          and, by cleanup, to the maximum age (MINID). An entry's fields:
+--          a <actor>, t <time, ms, the caller's clock>, then one group per
+--          event: e <code>, u <user> (left out when the same as the
+--          previous event's), s <id hash>, and n <new id hash> (rotated)
+--          or v <packed value> (created, restored, updated). Codes: c
+--          created, s restored, o rotated, f refreshed, m updated, il ia iA
+--          iO invalidated (logout, admin, revoke_all, revoke_others), e
+--          evicted, x expired.
+--   r      zset, the ended sessions: member = id hash, score = end time (ms)
+--          * 4 + why (0 evicted, 1 revoked, 2 rotated, 3 expired); trimmed
+--          by cleanup to the revocation memory.
 --
 -- Numbers handed to redis.call are formatted by Lua with sprintf, which
 -- costs more than the call itself: scripts pass the callers' strings (and
@@ -83,4 +97,47 @@ local function micros(s, i)
     end
   end
   return t
+end
+
+-- ended(r, t, code, hashes): remembers why sessions ended (see r above),
+-- at the caller's time t (ms, a string), in calls of at most 500 members.
+local function ended(r, t, code, hashes)
+  local score = tonumber(t) * 4 + code
+  local args = {}
+  for i, hash in ipairs(hashes) do
+    args[#args + 1] = score
+    args[#args + 1] = hash
+    if #args == 1000 or i == #hashes then
+      redis.call('ZADD', r, unpack(args))
+      args = {}
+    end
+  end
+end
+
+-- record(e, cap, actor, t, groups): appends a change's events to the
+-- bucket's log, groups being the events' fields and values (e, u, s, ...)
+-- one after the other. A change of more than 500 events takes several
+-- entries, each naming its first event's user.
+local function record(e, cap, actor, t, groups)
+  local i, user = 1, nil
+  while i <= #groups do
+    local f = { 'a', actor, 't', t }
+    local n = 0
+    while i <= #groups and (n < 500 or groups[i] ~= 'e') do
+      local k, v = groups[i], groups[i + 1]
+      f[#f + 1] = k
+      f[#f + 1] = v
+      if k == 'u' then
+        user = v
+      elseif k == 'e' then
+        n = n + 1
+        if n == 1 and user and groups[i + 2] ~= 'u' then
+          f[#f + 1] = 'u'
+          f[#f + 1] = user
+        end
+      end
+      i = i + 2
+    end
+    redis.call('XADD', e, 'MAXLEN', cap, '*', unpack(f))
+  end
 end

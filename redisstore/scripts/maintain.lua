@@ -4,24 +4,43 @@
 -- call visits at most 'budget' users, so it holds Redis for a short moment
 -- only; the caller repeats it while it reports more. It frees memory, so it
 -- runs when Redis is out of memory.
--- KEYS: 1 h, 2..17 q0..qf, 18..33 c0..cf
+-- KEYS: 1 h, 2..17 q0..qf, 18..33 c0..cf, 34 e, 35 r
 -- ARGV: 1 now, 2 mode (stats|cleanup), 3 budget (users to visit),
---       4 user key prefix, 5 session key prefix
--- Returns { more (1 if the budget ran out), removed, h as field, value, ... }.
+--       4 user key prefix, 5 session key prefix, 6 the events bound ('0':
+--       no events), 7 the actor, 8 the longest an event is kept (ms; by
+--       this server's clock, which writes the stream ids), 9 the least
+--       score of an ended session to keep, 10 '1' to remember why sessions
+--       ended
+-- Returns { more (1 if the budget ran out), removed, h as field, value, ... }
+-- and, with events on, { entries of e, bytes of e, entries of r, bytes of
+-- r } (stats), or nothing more (cleanup, which trims e and r by age and
+-- records the expired sessions it removes).
 local h, mode, budget, uprefix, sprefix = KEYS[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local now = tonumber(ARGV[1])
 local cleanup = mode == 'cleanup'
 local more, removed, expired = 0, 0, 0
+local events = ARGV[6] ~= '0'
+local groups, lapsed = {}, {}
 
--- drop removes a user's entries scored up to 'upto' (the mark too, when it
+-- drop removes user u's entries scored up to 'upto' (the mark too, when it
 -- is in range) with their session keys, and returns how many sessions went.
-local function drop(uidx, upto)
+local function drop(u, uidx, upto)
   local gone = redis.call('ZRANGEBYSCORE', uidx, '-inf', upto)
   local keys, n = {}, 0
   for _, m in ipairs(gone) do
     if m ~= MARK then
       n = n + 1
       keys[#keys + 1] = sprefix .. hashOf(m)
+      if events then
+        local g = #groups
+        groups[g + 1], groups[g + 2] = 'e', 'x'
+        if n == 1 then
+          groups[g + 3], groups[g + 4] = 'u', u
+          g = g + 2
+        end
+        groups[g + 3], groups[g + 4] = 's', hashOf(m)
+        lapsed[#lapsed + 1] = hashOf(m)
+      end
       if #keys == 500 then -- unpack has a limit: delete in chunks
         redis.call('DEL', unpack(keys))
         keys = {}
@@ -82,7 +101,7 @@ for sub = 0, 15 do
     local pending = redis.call('ZRANGE', c, 0, budget - 1)
     for _, u in ipairs(pending) do
       local uidx = uprefix .. u
-      local n = drop(uidx, counted(uidx))
+      local n = drop(u, uidx, counted(uidx))
       removed, expired = removed + n, expired - n
       redis.call('ZREM', c, u)
       if gone(uidx, n) then
@@ -110,7 +129,7 @@ for sub = 0, 15 do
           expired = expired - (redis.call('ZCOUNT', uidx, '-inf', d) - 1)
           redis.call('ZREM', c, u)
         end
-        local n = drop(uidx, upto)
+        local n = drop(u, uidx, upto)
         removed = removed + n
         if gone(uidx, n) then
           redis.call('ZREM', q, u)
@@ -134,4 +153,22 @@ end
 hincr(h, 'removed', removed)
 hincr(h, 'expired', expired)
 hincr(h, 'users', users)
-return { more, removed, redis.call('HGETALL', h) }
+if not events then
+  return { more, removed, redis.call('HGETALL', h) }
+end
+local e, r = KEYS[34], KEYS[35]
+if cleanup then
+  if #groups > 0 then
+    record(e, ARGV[6], ARGV[7], ARGV[1], groups)
+    if ARGV[10] == '1' then
+      ended(r, ARGV[1], 3, lapsed)
+    end
+  end
+  local t = redis.call('TIME')
+  redis.call('XTRIM', e, 'MINID', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[8]))
+  redis.call('ZREMRANGEBYSCORE', r, '-inf', '(' .. ARGV[9])
+  return { more, removed, redis.call('HGETALL', h) }
+end
+return { more, removed, redis.call('HGETALL', h), {
+  redis.call('XLEN', e), redis.call('MEMORY', 'USAGE', e) or 0,
+  redis.call('ZCARD', r), redis.call('MEMORY', 'USAGE', r) or 0 } }

@@ -27,6 +27,7 @@ from typing import (
     Tuple,
     Type,
     TypeVar,
+    cast,
 )
 
 from .errors import (
@@ -344,6 +345,9 @@ class Plan(Generic[T]):
     parse: Callable[[Any], T]  # the JSON answer (None when empty) -> result
     if_missing: Optional[Tuple[T]] = None  # result of a 404 not_found
     immediate: Optional[Tuple[T]] = None  # result known without a request
+    # A 404 not_found gives the error object's "reason" (why the session
+    # ended, or None) instead of if_missing.
+    reason_if_missing: bool = False
 
 
 def _local(call: str, value: T) -> Plan[T]:
@@ -391,6 +395,22 @@ def get_session(token: Optional[str]) -> Plan[Optional[Session]]:
         True,
         _session,
         if_missing=(None,),
+    )
+
+
+def get_session_reason(token: Optional[str]) -> Plan[Optional[str]]:
+    tok = check_token("get_session_reason", token, "get_session_by_id")
+    if tok is None:
+        return _local("get_session_reason", None)
+    return Plan(
+        "get_session_reason",
+        "POST",
+        "/v1/sessions/validate",
+        "/v1/sessions/validate",
+        _body({"token": tok}),
+        True,
+        _live_no_reason,
+        reason_if_missing=True,
     )
 
 
@@ -594,6 +614,12 @@ def _true(payload: Any) -> bool:
     return True
 
 
+def _live_no_reason(payload: Any) -> None:
+    # The token names a live session: there is no reason to tell.
+    _session(payload)
+    return None
+
+
 def _str(obj: Mapping[str, Any], key: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str):
@@ -719,14 +745,29 @@ def interpret(
             )
         raise err
     error = _error_object(body)
-    if (
-        status == 404
-        and plan.if_missing is not None
-        and error is not None
-        and error[0] == "not_found"
-    ):
-        return plan.if_missing[0]
+    if status == 404 and error is not None and error[0] == "not_found":
+        if plan.reason_if_missing:
+            return cast(T, _reason(body))
+        if plan.if_missing is not None:
+            return plan.if_missing[0]
     raise api_error(plan.call, status, headers, error, redact)
+
+
+#: A reason as sessiond words it: evicted, revoked, rotated, expired, or a
+#: newer word of the same kind.
+_REASON_RE = re.compile(r"[a-z][a-z_]{0,31}\Z")
+
+
+def _reason(body: bytes) -> Optional[str]:
+    """The "reason" of a not_found error object: why the session ended."""
+    try:
+        err = json.loads(body).get("error")
+        reason = err.get("reason") if isinstance(err, dict) else None
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(reason, str) and _REASON_RE.match(reason):
+        return reason
+    return None
 
 
 def _error_object(body: bytes) -> Optional[Tuple[str, str, Optional[str]]]:

@@ -107,6 +107,10 @@ class AsyncSessionManager:
         """See :meth:`SessionManager.get_session`."""
         return await self._send(_core.get_session(token))
 
+    async def get_session_reason(self, token: Optional[str]) -> Optional[str]:
+        """See :meth:`SessionManager.get_session_reason`."""
+        return await self._send(_core.get_session_reason(token))
+
     async def invalidate_session(self, token: Optional[str]) -> bool:
         """See :meth:`SessionManager.invalidate_session`."""
         return await self._send(_core.invalidate_session(token))

@@ -215,6 +215,19 @@ class SessionManager:
         session."""
         return self._send(_core.get_session(token))
 
+    def get_session_reason(self, token: Optional[str]) -> Optional[str]:
+        """Why a token names no live session, when sessiond knows:
+        ``"evicted"`` (the per-user limit ended it for a newer login),
+        ``"revoked"`` (logout, by id, or with the user's other sessions),
+        ``"rotated"`` (a rotation replaced the token) or ``"expired"``
+        (cleanup found it expired). ``None`` when sessiond does not say:
+        the session is live, the token is unknown or malformed, it ended
+        longer ago than sessiond's ``SESSION_REVOCATION_MEMORY_SECONDS``, or
+        sessiond runs without ``SESSION_EVENTS=true``. Call it after
+        :meth:`get_session` returned ``None``; like it, it validates the
+        token (a live session's activity is recorded)."""
+        return self._send(_core.get_session_reason(token))
+
     def invalidate_session(self, token: Optional[str]) -> bool:
         """End the session of a token (logout): ``True`` if it ended one,
         ``False`` if there was none. After a retry of a lost connection,

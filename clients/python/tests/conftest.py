@@ -274,6 +274,37 @@ def server(
             redis.stop()
 
 
+@pytest.fixture(scope="session", params=["memory", "redis"])
+def events_server(
+    request: pytest.FixtureRequest,
+    sessiond_binary: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    """sessiond recording events (SESSION_EVENTS=true), so that it tells why
+    a session ended, with one session per user (evict-oldest), on the
+    embedded store and on a real redis-server."""
+    kind: str = request.param
+    workdir = tmp_path_factory.mktemp("sessiond-events-" + kind)
+    redis = None
+    env = {
+        "SESSIOND_API_KEYS": "app:%s,admin:%s" % (APP_KEY, ADMIN_KEY),
+        "SESSION_EVENTS": "true",
+        "MAX_SESSIONS_PER_USER": "1",
+    }
+    if kind == "redis":
+        need_redis()
+        redis = RedisServer(workdir)
+        redis.start()
+        env["REDIS_URL"] = redis.url
+    sd = Sessiond(sessiond_binary, workdir, env).start()
+    try:
+        yield Server(kind, sd, redis)
+    finally:
+        sd.stop()
+        if redis is not None:
+            redis.stop()
+
+
 # ----------------------------------------------------------------- clients
 
 
@@ -289,6 +320,9 @@ class Manager(Protocol):
         ...
 
     def get_session(self, token: Optional[str]) -> Optional[Session]:
+        ...
+
+    def get_session_reason(self, token: Optional[str]) -> Optional[str]:
         ...
 
     def invalidate_session(self, token: Optional[str]) -> bool:
@@ -368,6 +402,9 @@ class BlockingAsync:
 
     def get_session(self, token: Optional[str]) -> Optional[Session]:
         return self.run(self.manager.get_session(token))
+
+    def get_session_reason(self, token: Optional[str]) -> Optional[str]:
+        return self.run(self.manager.get_session_reason(token))
 
     def invalidate_session(self, token: Optional[str]) -> bool:
         return self.run(self.manager.invalidate_session(token))

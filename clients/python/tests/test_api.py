@@ -2,9 +2,12 @@
 store and on Redis: results, None/False outcomes, argument mix-ups and the
 errors sessiond gives."""
 
+import dataclasses
+import json
 import logging
 import re
 import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from typing import Callable, List, Tuple
 
@@ -172,6 +175,33 @@ def test_invalidate(client: Manager) -> None:
     assert client.invalidate_session(s.token) is True
     assert client.get_session(s.token) is None
     assert client.invalidate_session(s.token) is False
+
+
+def test_session_shape(server: Server, client: Manager) -> None:
+    """The client's session is sessiond's session object, field by field.
+    cmd/sessionctl's TestOneSessionShape holds sessionctl's --json and the
+    Go client to the same object."""
+    md = {"ip": "192.0.2.1", "user_agent": "Mozilla/5.0 <x> & y é"}
+    s = client.create_session(new_user(), ttl_seconds=3600, metadata=md)
+    req = urllib.request.Request(
+        server.url + "/v1/sessions/" + s.session_id,
+        headers={"Authorization": "Bearer " + APP_KEY},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        raw = json.load(resp)
+    got = client.get_session_by_id(s.session_id)
+    assert got is not None
+    names = {
+        "id" if f.name == "session_id" else f.name for f in dataclasses.fields(Session)
+    }
+    assert set(raw) == names - {"token"}
+    assert (got.session_id, got.user_id, got.metadata) == (
+        raw["id"],
+        raw["user_id"],
+        raw["metadata"],
+    )
+    for name in ("created_at", "expires_at", "last_seen_at"):
+        assert getattr(got, name) == datetime.fromisoformat(raw[name]), name
 
 
 def test_by_id(client: Manager) -> None:

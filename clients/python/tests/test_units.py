@@ -2,13 +2,14 @@
 retry policy's bounds, settings checks, exceptions and version metadata."""
 
 import dataclasses
+import json
 import pickle
 import re
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
-from conftest import PYTHON_DIR
+from conftest import PYTHON_DIR, REPO
 
 import sessiondb
 from sessiondb import (
@@ -145,6 +146,29 @@ def test_session_fields() -> None:
         "metadata",
         "token",
     ]
+
+
+# The session object as sessiond writes it; the Go tests of sessiond,
+# sessionctl and the Go client read the same file.
+GOLDEN_SESSION = REPO / "internal/wire/wiretest/testdata/session.json"
+
+
+def test_session_matches_golden() -> None:
+    payload = json.loads(GOLDEN_SESSION.read_text(encoding="utf-8"))
+    # One attribute per wire field (id is session_id here), and token, which
+    # only create and rotate return.
+    wire_names = {
+        "id" if f.name == "session_id" else f.name for f in dataclasses.fields(Session)
+    }
+    assert wire_names - {"token"} == set(payload)
+    session = _core._session(payload)
+    assert session.session_id == payload["id"]
+    assert session.user_id == payload["user_id"]
+    for name in ("created_at", "expires_at", "last_seen_at"):
+        assert getattr(session, name) == _core.parse_time(payload[name])
+        assert getattr(session, name).tzinfo is timezone.utc
+    assert session.metadata == payload["metadata"]
+    assert session.token is None
 
 
 def test_exceptions_pickle() -> None:
