@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -11,7 +12,9 @@ import (
 
 // ReadDotEnv reads KEY=VALUE lines from a .env file: blank lines and lines
 // starting with # are skipped, an "export " prefix is allowed, and a value
-// may be wrapped in single or double quotes. A missing file is not an error.
+// may be wrapped in single or double quotes and followed by a comment
+// (" # ..."; inside quotes, " #" is part of the value). A missing file is not
+// an error.
 func ReadDotEnv(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -21,9 +24,16 @@ func ReadDotEnv(path string) (map[string]string, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return parseDotEnv(f, path)
+}
+
+// parseDotEnv reads the lines of a .env file from r; name is the file's
+// name, for errors.
+func parseDotEnv(r io.Reader, path string) (map[string]string, error) {
 	vars := make(map[string]string)
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
+	sc := bufio.NewScanner(r)
+	n := 1
+	for ; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -35,14 +45,28 @@ func ReadDotEnv(path string) (map[string]string, error) {
 			return nil, fmt.Errorf("%s:%d: want KEY=VALUE", path, n)
 		}
 		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		if !quoted(v) {
+			if i := strings.Index(v, " #"); i >= 0 {
+				v = strings.TrimSpace(v[:i]) // trailing comment
+			}
+		}
+		if quoted(v) {
 			v = v[1 : len(v)-1]
-		} else if i := strings.Index(v, " #"); i >= 0 {
-			v = strings.TrimSpace(v[:i]) // trailing comment
 		}
 		vars[k] = v
 	}
-	return vars, sc.Err()
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%s:%d: line longer than %d KiB", path, n, bufio.MaxScanTokenSize>>10)
+		}
+		return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+	}
+	return vars, nil
+}
+
+// quoted reports whether v is wrapped in a pair of single or double quotes.
+func quoted(v string) bool {
+	return len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0]
 }
 
 // Getenv returns a lookup that prefers the process environment (through

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/sessiondb/sessiondb/internal/redistest"
 )
 
@@ -102,11 +104,13 @@ func TestLocalRecipe(t *testing.T) {
 		t.Errorf("Redis does not keep its append-only file in the recipe's directory: %v", err)
 	}
 
-	var sessiond string
+	var sessiond, events string
 	for _, line := range blocks[1] {
 		switch {
 		case strings.Contains(line, "./cmd/sessiond "), strings.HasSuffix(line, "./cmd/sessiond"):
 			sessiond = line
+		case strings.HasSuffix(line, " events"):
+			events = line // once sessiond has made a session
 		case strings.HasSuffix(line, " stats"):
 			if out := run(line); !strings.Contains(out, "active sessions") {
 				t.Errorf("%s:\n%s", line, out)
@@ -139,6 +143,28 @@ func TestLocalRecipe(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 201 {
 		t.Errorf("create through the local sessiond: %s", resp.Status)
+	}
+	if events == "" {
+		t.Fatal("no sessionctl events line")
+	}
+	// The event of that create, read by the operator once it is final (a
+	// second after the change).
+	waitFor("sessionctl events shows the create", func() bool {
+		out := run(events)
+		return strings.Contains(out, " created ") && strings.Contains(out, " local ") && strings.Contains(out, "1 event(s)")
+	})
+	op, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{"127.0.0.1:" + port}, Username: "operator",
+		Password: devPasswords["operator"], ForceSingleClient: true, DisableCache: true, ClientSetInfo: rueidis.DisableClientSetInfo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	// (sessionctl health as probe tries INFO and CLUSTER SLOTS, and does
+	// without.)
+	for _, e := range aclLog(t, op) {
+		if !strings.HasPrefix(e, "user=probe ") {
+			t.Errorf("Redis refused a command of the recipe's sessiond or sessionctl: %s", e)
+		}
 	}
 }
 

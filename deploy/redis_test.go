@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -470,6 +471,15 @@ func TestACLMatrix(t *testing.T) {
 		{"CLIENT LIST", nil}, {"CLIENT KILL ID 1", nil}, {"REPLICAOF 127.0.0.1 1", nil}, {"MODULE LIST", nil},
 		{"SWAPDB 0 1", nil}, {"SELECT 1", nil}, {"MIGRATE 127.0.0.1 1 sdb:x 0 1", nil}, {"SUBSCRIBE ch", nil},
 		{"PUBLISH ch m", nil}, {"OBJECT ENCODING sdb:x", nil}, {"RENAME sdb:a sdb:b", nil}, {"UNLINK sdb:a", nil},
+		// The event log: exactly the stream commands the scripts and the
+		// readers issue (docs/events.md), and TIME and MEMORY USAGE beside
+		// them; no other stream command.
+		{"XADD sdb:{abc}e MAXLEN ~ 1024 * a x", app}, {"XTRIM sdb:{abc}e MINID 0", app},
+		{"XRANGE sdb:{abc}e - +", app}, {"XLEN sdb:{abc}e", app}, {"TIME", app}, {"MEMORY USAGE sdb:{abc}e", app},
+		{"XREVRANGE sdb:{abc}e + -", nil}, {"XREAD STREAMS sdb:{abc}e 0", nil}, {"XINFO STREAM sdb:{abc}e", nil},
+		{"XDEL sdb:{abc}e 1-0", nil}, {"XSETID sdb:{abc}e 1-0", nil}, {"XGROUP CREATE sdb:{abc}e g $", nil},
+		{"XREADGROUP GROUP g c STREAMS sdb:{abc}e >", nil}, {"XACK sdb:{abc}e g 1-0", nil},
+		{"XADD other:e * a x", nil}, {"XRANGE other:e - +", nil},
 	}
 	for _, r := range rows {
 		for _, user := range []string{"sessiond", "operator", "probe"} {
@@ -528,6 +538,71 @@ func TestOperatorUserConformance(t *testing.T) {
 	})
 	if log := aclLog(t, op); len(log) != 0 {
 		t.Fatalf("Redis refused commands to the operator user:\n%s", strings.Join(log, "\n"))
+	}
+}
+
+// TestOperatorReadsEvents runs sessionctl events, built from the
+// repository, as the operator user of the shipped ACL, on the events
+// sessiond's user made with SESSION_EVENTS=true: the table, --json, and
+// --follow until SIGINT and until SIGTERM (exit 0 both times). Redis
+// refuses nothing (ACL LOG empty).
+func TestOperatorReadsEvents(t *testing.T) {
+	s := startConf(t, repo("deploy", "redis", "users.acl"))
+	op := s.client(t, "operator", devPasswords["operator"])
+	ctx := sessiondb.WithActor(context.Background(), "frontend")
+	m, err := sessiondb.New(openStore(t, s.env(t, "sessiond", devPasswords["sessiond"], "SESSION_EVENTS", "true")),
+		sessiondb.Options{MaxSessionsPerUser: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := m.Create(ctx, "alice", time.Hour, map[string]string{"ip": "192.0.2.1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := sessionctlBinary(t)
+	env := envList(s.env(t, "operator", devPasswords["operator"], "SESSION_EVENTS", "true"),
+		"REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD_FILE", "SESSION_EVENTS")
+	sessionctl := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env, cmd.Dir = env, t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("sessionctl %v as operator: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	// The events are final a second after the change (the settle time).
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(sessionctl("events"), "4 event(s)") {
+		if time.Now().After(deadline) {
+			t.Fatalf("sessionctl events as operator:\n%s", sessionctl("events"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out := sessionctl("events", "--json", "--type", "evicted"); strings.Count(out, "\n") != 1 || !strings.Contains(out, `"type":"evicted"`) {
+		t.Errorf("sessionctl events --json --type evicted as operator:\n%s", out)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		cmd := exec.Command(bin, "events", "--follow", "--json", "--since", "0")
+		cmd.Env, cmd.Dir = env, t.TempDir()
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // it reads the log, then polls
+		cmd.Process.Signal(sig)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("sessionctl events --follow ended by %v: %v\n%s", sig, err, out.String())
+		}
+		if n := strings.Count(out.String(), `"user_id":"alice"`); n != 4 {
+			t.Errorf("sessionctl events --follow --since 0 printed %d of alice's 4 events before %v:\n%s", n, sig, out.String())
+		}
+	}
+	if log := aclLog(t, op); len(log) != 0 {
+		t.Fatalf("Redis refused commands of sessionctl events to the operator user:\n%s", strings.Join(log, "\n"))
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	psaapi "k8s.io/pod-security-admission/api"
 	psapolicy "k8s.io/pod-security-admission/policy"
 
+	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/config"
 	"github.com/sessiondb/sessiondb/internal/redistest"
 )
@@ -604,7 +605,8 @@ func TestClusterCreateScript(t *testing.T) {
 	// The library runs on it as the sessiond user.
 	url := "redis://" + addrs[0] + "?addr=" + addrs[1]
 	cfg, err := config.FromEnv(func(k string) string {
-		return map[string]string{"REDIS_URL": url, "REDIS_USERNAME": "sessiond", "REDIS_PASSWORD": devPasswords["sessiond"]}[k]
+		return map[string]string{"REDIS_URL": url, "REDIS_USERNAME": "sessiond", "REDIS_PASSWORD": devPasswords["sessiond"],
+			"SESSION_EVENTS": "true"}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -624,6 +626,37 @@ func TestClusterCreateScript(t *testing.T) {
 		if _, err := m.Validate(ctx, string(s.Token)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// With the event log on, as the shipped configuration has it: every
+	// create is an event, read back from all primaries.
+	waitEventCount(ctx, t, m, 30)
+	for _, n := range nodes {
+		if log := aclLog(t, n.client(t, "operator", devPasswords["operator"])); len(log) != 0 {
+			t.Errorf("ACL LOG of %s after the library ran as sessiond: %v", n.addr(), log)
+		}
+	}
+}
+
+// waitEventCount reads the event log until it holds want created events
+// (a change is read once it is final, about a second later).
+func waitEventCount(ctx context.Context, t *testing.T, m *sessiondb.Manager, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := 0
+		for _, err := range m.Events(ctx, "", sessiondb.EventFilter{Types: []sessiondb.EventType{sessiondb.EventCreated}}) {
+			if err != nil {
+				t.Fatalf("reading the event log as sessiond: %v", err)
+			}
+			n++
+		}
+		if n >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d created events after 30s, want %d", n, want)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -688,7 +721,7 @@ func TestSentinelACL(t *testing.T) {
 	cfg, err := config.FromEnv(func(k string) string {
 		return map[string]string{"REDIS_HOST": "127.0.0.1", "REDIS_PORT": strconv.Itoa(sentinels[0].Port),
 			"REDIS_SENTINEL_MASTER": "sessiondb", "REDIS_USERNAME": "sessiond", "REDIS_PASSWORD_FILE": pwFile,
-			"REDIS_TIMEOUT_MS": "500", "REDIS_WAIT_REPLICAS": "1"}[k]
+			"REDIS_TIMEOUT_MS": "500", "REDIS_WAIT_REPLICAS": "1", "SESSION_EVENTS": "true"}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -726,6 +759,9 @@ func TestSentinelACL(t *testing.T) {
 			t.Fatalf("a session acknowledged with REDIS_WAIT_REPLICAS=1 was lost in the failover: %v", err)
 		}
 	}
+	// The events of those creates were in the same scripts: the promoted
+	// replica has them, and the sessiond user reads them.
+	waitEventCount(ctx, t, m, len(tokens)+1)
 	// New connections: the sentinels kill the clients of the instances they
 	// reconfigure.
 	for _, r := range replicas {

@@ -223,7 +223,8 @@ func (s *Store) get() (rueidis.Client, error) {
 // Client returns the store's client, or an error when it is not connected.
 func (s *Store) Client() (rueidis.Client, error) { return s.get() }
 
-// Prefix returns the key prefix.
+// Prefix returns the key prefix: webhook delivery keeps its state under it.
+func (s *Store) Prefix() string { return s.keys.prefix }
 
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.timeout <= 0 {

@@ -51,6 +51,8 @@ func commands() []command {
 		{"restore", "restore sessions from a backup file", cmdRestore},
 		{"snapshot", "make Redis save an RDB snapshot (BGSAVE) and wait for it", cmdSnapshot},
 		{"monitor", "live view of sessions, rates, memory and latency", cmdMonitor},
+		{"events", "print the event log: who logged in, who was logged out and why", cmdEvents},
+		{"webhooks", "webhook delivery: status, dead letters, retry, resume, secret", cmdWebhooks},
 		{"version", "print the version", cmdVersion},
 	}
 }

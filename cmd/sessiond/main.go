@@ -82,7 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg, cfgErr := config.FromEnv(getenv)
 	sc, scErr := serverConfigFromEnv(getenv)
-	if err := errors.Join(cfgErr, scErr); err != nil {
+	wc, wcErr := webhookConfigFromEnv(getenv)
+	if err := errors.Join(cfgErr, scErr, wcErr); err != nil {
 		return err
 	}
 
@@ -90,6 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(io.Discard)
 	cfg.RegisterFlags(fs)
 	sc.registerFlags(fs)
+	config.AddFlags(fs, &wc, webhookSettings)
 	probe := fs.Bool("healthcheck", false, "instead of serving, GET /healthz of the sessiond configured by SESSIOND_ADDR (127.0.0.1 for a wildcard host) within 2s: exit 0 on 200, 1 otherwise; for container health checks")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -108,9 +110,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			sc.addrSource = "-addr"
 		}
 	})
-	if err := errors.Join(cfg.Check(), sc.check()); err != nil {
+	if err := errors.Join(cfg.Check(), sc.check(), wc.check(cfg)); err != nil {
 		return err
 	}
+	sc.webhooks = wc
 	if sc.tracesEndpoint, err = tracing.Endpoint(getenv); err != nil {
 		return err
 	}
@@ -148,6 +151,9 @@ Environment only (secrets are not flags, which ps would show):
                       admin; prefer SESSIOND_API_KEYS_FILE. Without any key,
                       sessiond serves only on a loopback address.
   REDIS_PASSWORD      Redis password; prefer REDIS_PASSWORD_FILE.
+  SESSIOND_WEBHOOKS   webhook endpoints with their signing secrets, each
+                      'name url types secret' (docs/webhooks.md); prefer
+                      SESSIOND_WEBHOOKS_FILE.
 `)
 }
 

@@ -45,6 +45,8 @@ type service struct {
 	api   *httpapi.Server
 	ln    net.Listener
 	hs    *http.Server
+
+	stopWebhooks func() // nil until webhook delivery started
 }
 
 // openService loads the API keys and TLS certificate, opens the store and
@@ -145,6 +147,10 @@ func openService(ctx context.Context, cfg config.Config, sc serverConfig, log *s
 	if cfg.UsesRedis() {
 		checkStore(ctx, d.m, cfg, log)
 	}
+	if d.stopWebhooks, err = startWebhooks(sc.webhooks, d.m, st, d.met, log.With("component", "webhooks")); err != nil {
+		d.ln.Close()
+		return nil, err
+	}
 	if sc.UI {
 		log.Info("admin console", "url", scheme+"://"+addr+"/ui/")
 	}
@@ -214,9 +220,12 @@ func (d *service) shutdownHTTP() error {
 	return nil
 }
 
-// close closes the store, after everything that used it has stopped, then
-// sends the spans not sent yet and stops the exporter.
+// close stops webhook delivery, closes the store after everything that used
+// it has stopped, then sends the spans not sent yet and stops the exporter.
 func (d *service) close() {
+	if d.stopWebhooks != nil {
+		d.stopWebhooks() // gives its leases back, which needs the store
+	}
 	if err := d.store.Close(); err != nil && !errors.Is(err, sessiondb.ErrClosed) {
 		d.log.Warn("closing the store", "err", err)
 	}

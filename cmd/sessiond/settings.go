@@ -37,6 +37,9 @@ type serverConfig struct {
 	// and friends, read by run); "" for no tracing.
 	tracesEndpoint string
 
+	// webhooks is the webhook delivery's settings (webhooks.go).
+	webhooks webhookConfig
+
 	// consoleSettings are the settings the console's configuration page
 	// shows, filled by run when UI is on.
 	consoleSettings []httpapi.ConsoleSetting
@@ -183,6 +186,9 @@ func describeSettings(cfg *config.Config, sc *serverConfig, getenv func(string) 
 	}
 	for _, s := range serverSettings {
 		add(s.Env, s.Flag, s.Secret, s.Value(sc))
+	}
+	for _, s := range webhookSettings {
+		add(s.Env, s.Flag, s.Secret, s.Value(&sc.webhooks))
 	}
 	// Tracing's standard variables (docs/sessiond.md, Tracing); an endpoint
 	// with credentials never gets here, sessiond refuses it at start-up.

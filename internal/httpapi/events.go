@@ -15,7 +15,7 @@ import (
 
 // This file serves the event log (docs/events.md): GET /v1/events, a page
 // of events, and GET /v1/events/stream, the same as Server-Sent Events.
-// appendEvent is the one JSON shape of an event.
+// Events are written by wire.AppendEvent, their one JSON shape.
 
 // Event streams look for new events every defaultEventPoll and send a
 // heartbeat after defaultHeartbeat without anything to say.
@@ -30,50 +30,6 @@ const (
 	// request says limit.
 	streamBatch = 500
 )
-
-// appendEvent appends the JSON event object: id, type, time, session_id,
-// new_session_id (rotated only), user_id, cause, actor, metadata (created,
-// restored and updated only).
-func appendEvent(b []byte, e *sessiondb.Event) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, e.ID)
-	b = append(b, `,"type":`...)
-	b = appendString(b, string(e.Type))
-	b = append(b, `,"time":`...)
-	b = wire.Time{Time: e.Time}.AppendJSON(b)
-	b = append(b, `,"session_id":`...)
-	b = appendString(b, e.SessionID)
-	if e.NewSessionID != "" {
-		b = append(b, `,"new_session_id":`...)
-		b = appendString(b, e.NewSessionID)
-	}
-	b = append(b, `,"user_id":`...)
-	b = appendString(b, e.UserID)
-	b = append(b, `,"cause":`...)
-	b = appendString(b, string(e.Cause))
-	b = append(b, `,"actor":`...)
-	b = appendString(b, e.Actor)
-	switch e.Type {
-	case sessiondb.EventCreated, sessiondb.EventRestored, sessiondb.EventUpdated:
-		b = append(b, `,"metadata":{`...)
-		for i, k := range slices.Sorted(func(yield func(string) bool) {
-			for k := range e.Metadata {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, e.Metadata[k])
-		}
-		b = append(b, '}')
-	}
-	return append(b, '}')
-}
 
 // eventQuery reads the parameters both event routes share: user_id, type
 // (repeated, or comma-separated) and limit (0 when not given). The page
@@ -128,7 +84,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendEvent(b, &page.Events[i])
+		b = wire.AppendEvent(b, &page.Events[i])
 	}
 	b = append(b, `],"next":`...)
 	b = appendString(b, page.Next)
@@ -252,7 +208,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) error {
 			b = append(b, "id: "...)
 			b = append(b, page.Events[i].ID...)
 			b = append(b, "\ndata: "...)
-			b = appendEvent(b, &page.Events[i])
+			b = wire.AppendEvent(b, &page.Events[i])
 			b = append(b, "\n\n"...)
 		}
 		cursor = page.Next

@@ -10,7 +10,9 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -147,7 +149,17 @@ func decodeJSON(body []byte, v any) error {
 		return invalidArgument("", "unexpected data after the JSON object")
 	}
 	if f, ok := v.(fielder); ok {
-		return exactFields(body, f.jsonFields())
+		last, err := exactFields(body, f.jsonFields())
+		if err != nil || last == nil {
+			return err
+		}
+		// A field given twice: encoding/json merged the objects of a map
+		// field (metadata) instead of keeping the last, so decode again
+		// from the last value of each field.
+		reflect.ValueOf(v).Elem().SetZero()
+		if err := json.Unmarshal(last, v); err != nil {
+			return jsonError(err)
+		}
 	}
 	return nil
 }
@@ -157,27 +169,50 @@ type fielder interface{ jsonFields() []string }
 
 // exactFields checks that the top-level keys of a valid JSON object are all
 // among fields, with the same case: encoding/json matches field names
-// without regard to case, and the API does not.
-func exactFields(body []byte, fields []string) error {
+// without regard to case, and the API does not. When a key appears more than
+// once it returns the object rebuilt with the last value of each key, and
+// nil otherwise.
+func exactFields(body []byte, fields []string) (json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil { // {
-		return jsonError(err)
+		return nil, jsonError(err)
 	}
+	var keys []string
+	values := make(map[string]json.RawMessage, len(fields))
+	twice := false
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return jsonError(err)
+			return nil, jsonError(err)
 		}
 		key, _ := tok.(string)
 		if !slices.Contains(fields, key) {
-			return jsonError(fmt.Errorf("json: unknown field %q", key))
+			return nil, jsonError(fmt.Errorf("json: unknown field %q", key))
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return jsonError(err)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, jsonError(err)
 		}
+		if _, seen := values[key]; seen {
+			twice = true
+		} else {
+			keys = append(keys, key)
+		}
+		values[key] = value
 	}
-	return nil
+	if !twice {
+		return nil, nil
+	}
+	out := []byte{'{'}
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = strconv.AppendQuote(out, k) // a field name: plain ASCII
+		out = append(out, ':')
+		out = append(out, values[k]...)
+	}
+	return append(out, '}'), nil
 }
 
 // jsonError turns an encoding/json error into a 400 that says what is wrong

@@ -263,6 +263,19 @@ func (d *Daemon) signal(sig syscall.Signal) {
 	}
 }
 
+// Kill ends sessiond with SIGKILL (kill -9: no shutdown, no deferred
+// work) and waits for it to exit. Stop after Kill does nothing.
+func (d *Daemon) Kill() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	d.stopped = true
+	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+}
+
 // Stop shuts sessiond down gracefully (SIGTERM), waits for it to exit, and
 // kills it if it has not within 20 seconds. It fails the test if sessiond
 // reported a data race. It is safe to call more than once.

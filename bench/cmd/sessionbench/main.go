@@ -5,6 +5,7 @@
 //	go run ./cmd/sessionbench                      # throughput table (from bench/)
 //	go run ./cmd/sessionbench -mode summary -runs 3 # the figures the targets are read from
 //	go run ./cmd/sessionbench -mode http            # sessiond under wrk
+//	go run ./cmd/sessionbench -mode events -runs 3  # the event log's cost: off vs on
 //	go run ./cmd/sessionbench -mode memory -n 1000000
 //	go run ./cmd/sessionbench -mode flat
 //	go run ./cmd/sessionbench -mode cleanup
@@ -26,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sessiondb/sessiondb"
 )
 
 type options struct {
@@ -40,6 +43,9 @@ type options struct {
 	jsonOut     string
 	sessiond    string
 	revocations int
+	// Set when -workloads and -c were given: modes with their own defaults
+	// then take them.
+	workloadsSet, concSet bool
 }
 
 func main() {
@@ -52,7 +58,7 @@ func main() {
 	}
 	var o options
 	var conc, workloads, targets string
-	flag.StringVar(&o.mode, "mode", "throughput", "throughput, summary (the cells behind the targets of docs/performance.md, and http), memory, flat, cleanup, revocation or http (sessiond under wrk: validate against /healthz, without and with the client-side cache)")
+	flag.StringVar(&o.mode, "mode", "throughput", "throughput, summary (the cells behind the targets of docs/performance.md, and http), events (creates, logouts and validations with the event log off and on), memory, flat, cleanup, revocation or http (sessiond under wrk: validate against /healthz, without and with the client-side cache)")
 	flag.StringVar(&o.redisAddr, "redis-addr", "", "host:port of the Redis to use (default: start a redis-server); it is FLUSHALLed")
 	flag.DurationVar(&o.duration, "d", 3*time.Second, "duration of each measurement")
 	flag.StringVar(&conc, "c", "1,16,64", "concurrency levels")
@@ -66,6 +72,10 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	memprofile := flag.String("memprofile", "", "write an allocation profile at the end of the run to this file")
 	flag.Parse()
+	flag.Visit(func(f *flag.Flag) {
+		o.workloadsSet = o.workloadsSet || f.Name == "workloads"
+		o.concSet = o.concSet || f.Name == "c"
+	})
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -136,6 +146,8 @@ func run(o options) error {
 		out, err = httpMode(o, addr)
 	case "summary":
 		out, err = summary(o, addr, rs)
+	case "events":
+		out, err = eventsCost(o, addr, rs)
 	default:
 		return fmt.Errorf("unknown -mode %q", o.mode)
 	}
@@ -164,7 +176,11 @@ func prefill(workload string) int {
 	return 10_000
 }
 
-var targetNames = []string{"raw-goredis", "raw-rueidis", "raw-rueidis-cached", "sessiondb", "sessiondb-cached", "sessiond", "scs", "gorilla", "spring", "spring-pipelined"}
+// sessiondb-events is sessiondb with the event log on (SESSION_EVENTS=true,
+// default bounds): the pair measures what events cost. sessiondb-events-full
+// keeps one entry per bucket's log, so that every write also trims one, as
+// every write does once a log has reached its bound.
+var targetNames = []string{"raw-goredis", "raw-rueidis", "raw-rueidis-cached", "sessiondb", "sessiondb-events", "sessiondb-events-full", "sessiondb-cached", "sessiond", "scs", "gorilla", "spring", "spring-pipelined"}
 
 // makeTarget builds a target by name; conns sizes connection pools.
 func makeTarget(name, addr string, conns int, sd *sessiondProc) (target, error) {
@@ -176,9 +192,13 @@ func makeTarget(name, addr string, conns int, sd *sessiondProc) (target, error) 
 	case "raw-rueidis-cached":
 		return newRawRueidis(addr, true)
 	case "sessiondb":
-		return newSessiondb(addr, 0)
+		return newSessiondb(addr, 0, 0)
+	case "sessiondb-events":
+		return newSessiondb(addr, 0, sessiondb.DefaultEventsMaxLen)
+	case "sessiondb-events-full":
+		return newSessiondb(addr, 0, sessiondb.Buckets)
 	case "sessiondb-cached":
-		return newSessiondb(addr, time.Minute)
+		return newSessiondb(addr, time.Minute, 0)
 	case "sessiond":
 		if sd == nil {
 			return nil, nil
@@ -223,7 +243,7 @@ func throughput(o options, addr string, rs *redisStats) ([]result, error) {
 				floorName := ""
 				var row []result
 				for _, name := range o.targets {
-					if w == "create-reject" && name != "sessiondb" {
+					if w == "create-reject" && !strings.HasPrefix(name, "sessiondb") {
 						continue // only sessiondb has a limit to refuse at
 					}
 					t, err := makeTarget(name, addr, max(c, 16), sd)

@@ -126,7 +126,7 @@ type flatResult struct {
 // returning users and only the size of the data differs.
 func flatCost(o options, addr string, rs *redisStats) ([]flatResult, error) {
 	ctx := context.Background()
-	t, err := newSessiondb(addr, 0)
+	t, err := newSessiondb(addr, 0, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ type cleanupResult struct {
 func cleanupImpact(o options, addr string, rs *redisStats) (cleanupResult, error) {
 	ctx := context.Background()
 	var res cleanupResult
-	t, err := newSessiondb(addr, 0)
+	t, err := newSessiondb(addr, 0, 0)
 	if err != nil {
 		return res, err
 	}
@@ -287,7 +287,7 @@ func revocation(o options, addr string) (revocationResult, error) {
 	defer cmd.Wait()
 	defer in.Close()
 	rd := bufio.NewReader(outp)
-	t, err := newSessiondb(addr, time.Minute)
+	t, err := newSessiondb(addr, time.Minute, 0)
 	if err != nil {
 		return res, err
 	}

@@ -194,17 +194,30 @@ type sessiondbTarget struct {
 	refuseOK bool // ErrSessionLimit is the expected outcome of a create
 }
 
-func newSessiondb(addr string, cacheTTL time.Duration) (*sessiondbTarget, error) {
+// newSessiondb returns the library over Redis at addr, with the client-side
+// cache for cacheTTL > 0, and recording events (SESSION_EVENTS=true) with
+// events > 0: at most events entries in the log (events/1024 per bucket),
+// or the default bound for events = sessiondb.DefaultEventsMaxLen.
+func newSessiondb(addr string, cacheTTL time.Duration, events int) (*sessiondbTarget, error) {
 	t := &sessiondbTarget{label: "sessiondb", cache: cacheTTL > 0}
 	if cacheTTL > 0 {
 		t.label = "sessiondb cached"
+	}
+	var ev *sessiondb.EventOptions
+	switch {
+	case events == sessiondb.DefaultEventsMaxLen:
+		ev = &sessiondb.EventOptions{}
+		t.label += " events"
+	case events > 0:
+		ev = &sessiondb.EventOptions{MaxLen: events}
+		t.label += " events full"
 	}
 	c, err := newRueidis(addr, cacheTTL > 0)
 	if err != nil {
 		return nil, err
 	}
 	t.c = c
-	st, err := redisstore.New(countingRueidis{c, &t.n}, redisstore.Options{CacheTTL: cacheTTL})
+	st, err := redisstore.New(countingRueidis{c, &t.n}, redisstore.Options{CacheTTL: cacheTTL, Events: ev})
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +231,7 @@ func (t *sessiondbTarget) reject() {
 	opt := t.m.Options()
 	opt.LimitPolicy = sessiondb.PolicyReject
 	t.m, _ = sessiondb.New(t.m.Store(), opt)
-	t.label, t.refuseOK = "sessiondb reject", true
+	t.label, t.refuseOK = strings.Replace(t.label, "sessiondb", "sessiondb reject", 1), true
 }
 
 func (t *sessiondbTarget) name() string { return t.label }
