@@ -53,12 +53,21 @@ const maxAnswer = 64 << 10
 func (r *runner) send(ctx context.Context, ls *lease, id string, body []byte) (outcome, error) {
 	d := r.d
 	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil {
+			return outcome{}, context.Cause(ctx)
+		}
 		if !ls.valid() {
 			return outcome{}, errLeaseLost
 		}
 		start := time.Now()
-		res, retryAfter, msg := r.attempt(ctx, id, body)
+		// A request under way is finished (within Timeout) even when
+		// delivery is told to stop: cut, the receiver may have taken the
+		// event already, and the next holder would send it again.
+		res, retryAfter, msg := r.attempt(context.WithoutCancel(ctx), id, body)
 		if ctx.Err() != nil {
+			if res == ResultOK {
+				return outcome{delivered: true, attempts: attempt}, nil // recorded by the caller
+			}
 			return outcome{}, context.Cause(ctx)
 		}
 		d.obs.Attempt(r.ep.Name, res, time.Since(start))

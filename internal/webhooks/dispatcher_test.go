@@ -449,6 +449,10 @@ func TestTwoDispatchersOneRedis(t *testing.T) {
 	run(t, db)
 	load(t, ma, 5, 4)
 	load(t, mb, 5, 4)
+	// Readers see an event once it is final: EventSettle (50 ms) of the
+	// server's time after its change.
+	const settled = 250 * time.Millisecond
+	time.Sleep(settled)
 	first := eventIDs(t, ma, "1", sessiondb.EventFilter{})
 	r.WaitTaken(t, first, 60*time.Second)
 	for id, n := range r.Taken() {
@@ -459,6 +463,7 @@ func TestTwoDispatchersOneRedis(t *testing.T) {
 	// One stops (gracefully: it gives its lease up); the other goes on.
 	stopA()
 	load(t, mb, 5, 4)
+	time.Sleep(settled)
 	all := eventIDs(t, mb, "1", sessiondb.EventFilter{})
 	if len(all) <= len(first) {
 		t.Fatalf("no new events: %d then %d", len(first), len(all))

@@ -213,7 +213,7 @@ loop:
 				dead = &DeadLetter{Endpoint: name, ID: ev.ID, Event: body, Attempts: out.attempts,
 					Error: out.err, DeadAt: time.Now().UTC()}
 			}
-			if err := r.advance(ctx, ev.ID, dead); err != nil {
+			if err := r.advanceAfter(ctx, ev.ID, dead); err != nil {
 				return err
 			}
 			r.counted(ev.ID, out, dead)
@@ -272,6 +272,21 @@ func (r *runner) advance(ctx context.Context, cursor string, dead *DeadLetter) e
 	}
 }
 
+// advanceAfter records the end of an event's delivery: also when delivery
+// was told to stop while its last request was under way (one bounded try
+// then), so that a graceful stop hands over no event twice.
+func (r *runner) advanceAfter(ctx context.Context, cursor string, dead *DeadLetter) error {
+	if ctx.Err() == nil {
+		return r.advance(ctx, cursor, dead)
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.d.opt.Timeout)
+	defer cancel()
+	if err := r.advance(actx, cursor, dead); err != nil {
+		return err
+	}
+	return context.Cause(ctx)
+}
+
 func (r *runner) dropped(n int) {
 	if n > 0 {
 		r.d.obs.Dropped(r.ep.Name, n)
@@ -299,6 +314,13 @@ func (r *runner) retry(ctx context.Context, ls *lease, q *DeadLetter) error {
 				Retries: q.Retries + 1, Error: out.err, DeadAt: time.Now().UTC()}
 		}
 		r.counted(q.ID, out, dead)
+	}
+	if ctx.Err() != nil {
+		// Delivered while told to stop: still take it off the queue (within
+		// Timeout), or the next holder sends it again.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), d.opt.Timeout)
+		defer cancel()
 	}
 	for {
 		cctx, cancel := context.WithTimeout(ctx, d.opt.Timeout)
