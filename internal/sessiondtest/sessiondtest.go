@@ -249,8 +249,24 @@ func (d *Daemon) Log() string { return d.log.String() }
 func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
 
 // Pause stops sessiond with SIGSTOP: it keeps its port and its connections
-// but answers nothing, like a hung server. Resume undoes it.
-func (d *Daemon) Pause() { d.signal(syscall.SIGSTOP) }
+// but answers nothing, like a hung server. Resume undoes it. Pause returns
+// once the process is stopped (state T in /proc): a signal takes effect
+// when each thread next enters the kernel, and a request sent in between
+// would still be answered.
+func (d *Daemon) Pause() {
+	d.signal(syscall.SIGSTOP)
+	stat := fmt.Sprintf("/proc/%d/stat", d.Pid())
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return // not Linux, or gone: nothing to wait for
+		}
+		// pid (comm) state ...: comm may hold spaces, so read after the last ')'.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+	}
+}
 
 // Resume continues a paused sessiond.
 func (d *Daemon) Resume() { d.signal(syscall.SIGCONT) }
