@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs the fuzz campaigns of docs/reliability.md one at a time, at the lowest
-# CPU priority (nice 19), one fuzzing worker each, and prints one line per
-# target: executions, duration, corpus size. A crash stops the script with
-# the fuzzer's report (the failing input is saved in testdata/fuzz/ of the
-# package, where go test replays it).
+# CPU priority (nice 19), one fuzzing worker each unless FUZZ_WORKERS says,
+# and prints one line per target: executions, duration, corpus size. A crash
+# stops the script with the fuzzer's report (the failing input is saved in
+# testdata/fuzz/ of the package, where go test replays it).
 #
 #   scripts/fuzz.sh                      # every target, 10^7 executions each
 #   FUZZ_EXECS=100000 scripts/fuzz.sh    # a quick pass
 #   FUZZ_TIME=3m scripts/fuzz.sh         # three minutes each, however many executions that is
 #   scripts/fuzz.sh FuzzRun FuzzRead     # some targets
 #   FUZZ_SAVE=1 scripts/fuzz.sh          # then copy each target's corpus into testdata/fuzz/
+#   FUZZ_WORKERS=2 scripts/fuzz.sh       # two fuzzing workers (on a machine with nothing else to do)
 #
 # The corpus a campaign grows lives in Go's cache ($(go env GOCACHE)/fuzz);
 # FUZZ_SAVE=1 copies it into the package's testdata/fuzz/<target>/, which the
@@ -60,7 +61,7 @@ printf '%-36s %12s %10s %8s\n' target executions duration corpus
 for t in "${selected[@]}"; do
   pkg=${t%%:*} name=${t#*:}
   start=$(date +%s)
-  if ! nice -n 19 go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" >"$log" 2>&1; then
+  if ! nice -n 19 go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 10s -parallel "${FUZZ_WORKERS:-1}" "$pkg" >"$log" 2>&1; then
     cat "$log" >&2
     echo "fuzz.sh: $name failed" >&2
     exit 1

@@ -18,6 +18,10 @@ import (
 // Redis configured" included), saying why when it is not 0; and it must
 // leave the directory as it found it.
 //
+// Each fuzzing worker runs every input in one empty directory of its own
+// (a fresh directory per input cost more than the command), checked empty
+// after each run.
+//
 // Arguments that would point sessionctl at a Redis server (--redis-url,
 // --redis-host) and arguments holding a "/" (paths outside the empty
 // directory: /dev/zero, say) are not tried: the first would reach for the
@@ -45,6 +49,8 @@ func FuzzRun(f *testing.F) {
 	f.Add("restore\x00--dry-run\x00-", []byte(backupFile[:40]))
 	f.Add("restore\x00--dry-run\x00-", []byte("{}\n{}\n"))
 
+	dir := f.TempDir()
+	f.Chdir(dir)
 	f.Fuzz(func(t *testing.T, argv string, stdin []byte) {
 		var args []string
 		if argv != "" {
@@ -55,8 +61,6 @@ func FuzzRun(f *testing.F) {
 				t.Skip()
 			}
 		}
-		dir := t.TempDir()
-		t.Chdir(dir)
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), args, func(string) string { return "" }, bytes.NewReader(stdin), &stdout, &stderr)
 		switch code {
