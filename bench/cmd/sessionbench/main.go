@@ -180,7 +180,7 @@ func prefill(workload string) int {
 // default bounds): the pair measures what events cost. sessiondb-events-full
 // keeps one entry per bucket's log, so that every write also trims one, as
 // every write does once a log has reached its bound.
-var targetNames = []string{"raw-goredis", "raw-rueidis", "raw-rueidis-cached", "sessiondb", "sessiondb-events", "sessiondb-events-full", "sessiondb-cached", "sessiond", "scs", "gorilla", "spring", "spring-pipelined"}
+var targetNames = []string{"raw-goredis", "raw-rueidis", "raw-rueidis-decode", "raw-rueidis-cached", "sessiondb", "sessiondb-events", "sessiondb-events-full", "sessiondb-cached", "sessiond", "scs", "gorilla", "spring", "spring-pipelined"}
 
 // makeTarget builds a target by name; conns sizes connection pools.
 func makeTarget(name, addr string, conns int, sd *sessiondProc) (target, error) {
@@ -188,9 +188,11 @@ func makeTarget(name, addr string, conns int, sd *sessiondProc) (target, error) 
 	case "raw-goredis":
 		return newRawGoRedis(addr, conns), nil
 	case "raw-rueidis":
-		return newRawRueidis(addr, false)
+		return newRawRueidis(addr, false, false)
+	case "raw-rueidis-decode":
+		return newRawRueidis(addr, false, true)
 	case "raw-rueidis-cached":
-		return newRawRueidis(addr, true)
+		return newRawRueidis(addr, true, false)
 	case "sessiondb":
 		return newSessiondb(addr, 0, 0)
 	case "sessiondb-events":

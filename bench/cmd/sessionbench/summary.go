@@ -33,7 +33,7 @@ func summary(o options, addr string, rs *redisStats) (summaryResult, error) {
 		{"create,create-limit", "sessiondb,scs", []int{16, 64}},
 		{"create-reject,validate", "sessiondb", []int{64}},
 		{"invalidate", "sessiondb,scs", []int{16, 64}},
-		{"validate", "raw-goredis,raw-rueidis,sessiondb,sessiondb-cached,scs", []int{16, 64}},
+		{"validate", "raw-goredis,raw-rueidis,raw-rueidis-decode,sessiondb,sessiondb-cached,scs", []int{16, 64}},
 	}
 	for _, g := range groups {
 		sub := o
@@ -97,9 +97,11 @@ func summarize(cells []result, runs []httpResult) []targetRow {
 	for _, c := range []int{16, 64} {
 		s, ok1 := get("sessiondb", "validate", c)
 		f, ok2 := get("raw rueidis", "validate", c)
-		p, ok3 := get("scs redisstore", "validate", c)
-		if ok1 && ok2 && ok3 {
-			add(fmt.Sprintf("validate c=%d: ×raw rueidis GET floor, ×scs", c), "×%.2f, ×%.2f", s.OpsPerSec/f.OpsPerSec, s.OpsPerSec/p.OpsPerSec)
+		d, ok3 := get("raw rueidis+decode", "validate", c)
+		p, ok4 := get("scs redisstore", "validate", c)
+		if ok1 && ok2 && ok3 && ok4 {
+			add(fmt.Sprintf("validate c=%d: ×raw rueidis GET, ×GET + JSON decode, ×scs", c), "×%.2f, ×%.2f, ×%.2f",
+				s.OpsPerSec/f.OpsPerSec, s.OpsPerSec/d.OpsPerSec, s.OpsPerSec/p.OpsPerSec)
 		}
 		cached, ok1 := get("sessiondb cached", "validate", c)
 		g, ok2 := get("raw go-redis", "validate", c)

@@ -145,15 +145,28 @@ func (h countHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis
 
 type rawRueidis struct {
 	counter
-	c     rueidis.Client
-	cache bool
-	label string
+	c      rueidis.Client
+	cache  bool
+	decode bool
+	label  string
 }
 
-func newRawRueidis(addr string, cache bool) (*rawRueidis, error) {
-	t := &rawRueidis{cache: cache, label: "raw rueidis"}
-	if cache {
+// rawSession is what the decoding floor reads rawValue into: the GET +
+// JSON decode an application storing JSON sessions in Redis does.
+type rawSession struct {
+	UserID    string `json:"user_id"`
+	CreatedAt int64  `json:"created_at"`
+	IP        string `json:"ip"`
+	UserAgent string `json:"user_agent"`
+}
+
+func newRawRueidis(addr string, cache, decode bool) (*rawRueidis, error) {
+	t := &rawRueidis{cache: cache, decode: decode, label: "raw rueidis"}
+	switch {
+	case cache:
 		t.label = "raw rueidis cached"
+	case decode:
+		t.label = "raw rueidis+decode"
 	}
 	c, err := newRueidis(addr, cache)
 	if err != nil {
@@ -175,7 +188,16 @@ func (t *rawRueidis) validate(ctx context.Context, h string) error {
 	if t.cache {
 		return t.c.DoCache(ctx, t.c.B().Get().Key("raw:"+h).Cache(), time.Minute).Error()
 	}
-	return t.c.Do(ctx, t.c.B().Get().Key("raw:"+h).Build()).Error()
+	res := t.c.Do(ctx, t.c.B().Get().Key("raw:"+h).Build())
+	if !t.decode {
+		return res.Error()
+	}
+	b, err := res.AsBytes()
+	if err != nil {
+		return err
+	}
+	var s rawSession
+	return json.Unmarshal(b, &s)
 }
 func (t *rawRueidis) invalidate(ctx context.Context, h string) error {
 	return t.c.Do(ctx, t.c.B().Del().Key("raw:"+h).Build()).Error()
