@@ -349,9 +349,9 @@ func TestWebhookSettings(t *testing.T) {
 		want string
 	}{
 		{map[string]string{"SESSIOND_WEBHOOKS": "audit http://127.0.0.1:9/h * " + secret}, "set SESSION_EVENTS=true"},
-		{map[string]string{"SESSION_EVENTS": "true", "SESSIOND_WEBHOOKS": "audit ftp://127.0.0.1/h * " + secret}, "want an http:// or https:// URL"},
+		{map[string]string{"SESSION_EVENTS": "true", "SESSIOND_WEBHOOKS": "audit ftp://127.0.0.1/h * " + secret}, "SESSIOND_WEBHOOKS: endpoint 1 (audit): url: want an http:// or https:// URL"},
 		{map[string]string{"SESSION_EVENTS": "true", "SESSIOND_WEBHOOKS": "audit http://127.0.0.1:9/h * " + secret[:20]}, "invalid secret"},
-		{map[string]string{"SESSION_EVENTS": "true", "SESSIOND_WEBHOOKS": "audit http://127.0.0.1:9/h sometimes " + secret}, "types: want * or"},
+		{map[string]string{"SESSION_EVENTS": "true", "SESSIOND_WEBHOOKS": "ok http://127.0.0.1:9/h * " + secret + ";audit http://127.0.0.1:9/h sometimes " + secret}, "SESSIOND_WEBHOOKS: endpoint 2 (audit): types: want * or"},
 		{map[string]string{"SESSION_EVENTS": "true", "SESSIOND_WEBHOOKS": "audit http://127.0.0.1:9/h " + secret}, "want 4 fields"},
 		{map[string]string{"SESSION_EVENTS": "true", "SESSIOND_WEBHOOKS": "a http://x/ * " + secret + ";a http://y/ * " + secret}, `"a" is given twice`},
 		{map[string]string{"SESSION_EVENTS": "true", "SESSIOND_WEBHOOK_MAX_ATTEMPTS": "0"}, "SESSIOND_WEBHOOK_MAX_ATTEMPTS"},

@@ -95,6 +95,9 @@ func ParseEndpoints(list, file string) ([]Endpoint, error) {
 			}
 		}
 		if err != nil {
+			if f := strings.Fields(entry); len(f) > 0 && CheckName(f[0]) == nil {
+				where += " (" + f[0] + ")" // the name alone: the entry holds a secret
+			}
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			return
 		}
@@ -145,14 +148,14 @@ func parseEndpoint(entry string) (Endpoint, error) {
 	ep := Endpoint{Name: name}
 	u, err := parseURL(rawURL)
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("endpoint %s: %w", name, err)
+		return Endpoint{}, err
 	}
 	ep.URL = u
 	if types != "*" {
 		for t := range strings.SplitSeq(types, ",") {
 			et, err := sessiondb.ParseEventType(t)
 			if err != nil {
-				return Endpoint{}, fmt.Errorf("endpoint %s: types: want * or a comma-separated list of %s", name, typeList())
+				return Endpoint{}, fmt.Errorf("types: want * or a comma-separated list of %s", typeList())
 			}
 			if !slices.Contains(ep.Types, et) {
 				ep.Types = append(ep.Types, et)
@@ -160,7 +163,7 @@ func parseEndpoint(entry string) (Endpoint, error) {
 		}
 	}
 	if ep.Secrets, err = parseSecrets(secret); err != nil {
-		return Endpoint{}, fmt.Errorf("endpoint %s: %w", name, err)
+		return Endpoint{}, err
 	}
 	return ep, nil
 }
