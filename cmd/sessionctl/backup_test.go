@@ -340,7 +340,7 @@ func TestBackupCluster(t *testing.T) {
 		t.Skip("cluster test skipped in -short mode")
 	}
 	cl := redistest.StartCluster(t, 3)
-	clEnv := map[string]string{"REDIS_URL": "redis://" + cl.Nodes[0].Addr() + "?addr=" + cl.Nodes[1].Addr() + "&addr=" + cl.Nodes[2].Addr(), "REDIS_TIMEOUT_MS": slow}
+	clEnv := map[string]string{"REDIS_URL": cl.URL(), "REDIS_TIMEOUT_MS": slow}
 	mc := manager(t, clEnv)
 	want := fill(t, mc.Store(), "u", 3000, 700, time.Hour)
 	file := filepath.Join(t.TempDir(), "cluster.jsonl")

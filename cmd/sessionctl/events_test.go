@@ -408,7 +408,7 @@ func TestEventsCluster(t *testing.T) {
 		t.Skip("cluster test skipped in -short mode")
 	}
 	cl := redistest.StartCluster(t, 3)
-	env := map[string]string{"REDIS_URL": "redis://" + cl.Nodes[0].Addr() + "?addr=" + cl.Nodes[1].Addr() + "&addr=" + cl.Nodes[2].Addr(),
+	env := map[string]string{"REDIS_URL": cl.URL(),
 		"REDIS_TIMEOUT_MS": slow, "SESSION_EVENTS": "true", "MAX_SESSIONS_PER_USER": "3"}
 	m := manager(t, env)
 	ctx := context.Background()
@@ -466,7 +466,7 @@ func TestEventsCluster(t *testing.T) {
 			t.Fatalf("event %d: sessionctl %v, library %+v", i, o, lib[i])
 		}
 		user, id := o["user_id"].(string), o["session_id"].(string)
-		nodes[nodeOf(t, cl, sessiondb.UserShard(user).Tag())] = true
+		nodes[cl.NodeOf(t, "{"+sessiondb.UserShard(user).Tag()+"}").Addr()] = true
 		if sets[user] == nil {
 			sets[user] = map[string]bool{}
 		}
@@ -502,23 +502,6 @@ func TestEventsCluster(t *testing.T) {
 			t.Errorf("user %s: the events rebuild %v, the store holds %v", user, rebuilt, live)
 		}
 	}
-}
-
-// nodeOf returns the address of the cluster node that holds the keys of
-// the hash tag {tag}.
-func nodeOf(t *testing.T, cl *redistest.Cluster, tag string) string {
-	t.Helper()
-	slot, err := cl.Nodes[0].Do("CLUSTER", "KEYSLOT", "{"+tag+"}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range cl.Nodes {
-		if c, err := n.Do("CLUSTER", "COUNTKEYSINSLOT", slot); err == nil && c != "0" {
-			return n.Addr()
-		}
-	}
-	t.Fatalf("no node holds keys of {%s}", tag)
-	return ""
 }
 
 // TestEventsFollowRedisDown: once it has read, --follow reports a Redis

@@ -22,6 +22,64 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
+// URL returns a REDIS_URL that names every node of the cluster (the first
+// as the host, the others as ?addr=).
+func (c *Cluster) URL() string {
+	u := "redis://" + c.Nodes[0].Addr()
+	for i, n := range c.Nodes[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		u += sep + "addr=" + n.Addr()
+	}
+	return u
+}
+
+// NodeOf returns the primary that serves key's slot (of its hash tag, if
+// it has one), by CLUSTER KEYSLOT and the slot ranges of CLUSTER NODES.
+func (c *Cluster) NodeOf(tb testing.TB, key string) *Server {
+	tb.Helper()
+	text, err := c.Nodes[0].Do("CLUSTER", "KEYSLOT", key)
+	if err != nil {
+		tb.Fatalf("redistest: CLUSTER KEYSLOT %s: %v", key, err)
+	}
+	slot, err := strconv.Atoi(text)
+	if err != nil {
+		tb.Fatalf("redistest: CLUSTER KEYSLOT %s: %q", key, text)
+	}
+	nodes, err := c.Nodes[0].Do("CLUSTER", "NODES")
+	if err != nil {
+		tb.Fatalf("redistest: CLUSTER NODES: %v", err)
+	}
+	// <id> <ip:port@cport> <flags> <primary> <ping> <pong> <epoch> <link> <slot or lo-hi>...
+	for line := range strings.SplitSeq(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.Contains(f[2], "master") {
+			continue
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		for _, r := range f[8:] {
+			lo, hi, ok := strings.Cut(r, "-")
+			if !ok {
+				hi = lo
+			}
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if err1 != nil || err2 != nil || slot < a || slot > b {
+				continue // also a slot being moved: [slot->-id]
+			}
+			for _, n := range c.Nodes {
+				if n.Addr() == addr {
+					return n
+				}
+			}
+		}
+	}
+	tb.Fatalf("redistest: no node of the cluster serves slot %d (of %s):\n%s", slot, key, nodes)
+	return nil
+}
+
 // StartCluster starts n redis-server nodes in cluster mode and joins them
 // with redis-cli --cluster create, then waits until every node reports
 // cluster_state:ok.
