@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -8,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +41,7 @@ func webhookEnv(redisURL string, r *webhooktest.Receiver) map[string]string {
 	return map[string]string{
 		"REDIS_URL":                          redisURL,
 		"SESSION_EVENTS":                     "true",
-		"SESSION_MAX_PER_USER":               "3",
+		"MAX_SESSIONS_PER_USER":              "3",
 		"SESSIOND_WEBHOOKS":                  "audit " + r.URL + " * " + r.Secret,
 		"SESSIOND_WEBHOOK_RETRY_MS":          "1",
 		"SESSIOND_WEBHOOK_RETRY_MAX_SECONDS": "1",
@@ -75,8 +78,9 @@ func independentCheck(secret string) func(http.Header, []byte) error {
 }
 
 // sessionLoad makes n sessions through the sessionds at urls in turn,
-// spread over users past their limit of 3 (evictions), logging out every
-// third and revoking a user's sessions now and then.
+// spread over 17 users past their limit of 3 (evictions), logging out
+// every third, rotating some others and revoking a user's sessions now and
+// then.
 func sessionLoad(t *testing.T, urls []string, n int) {
 	t.Helper()
 	ctx := context.Background()
@@ -100,6 +104,10 @@ func sessionLoad(t *testing.T, urls []string, n int) {
 			if err := c.Invalidate(ctx, string(s.Token)); err != nil {
 				t.Fatalf("logout %d: %v", i, err)
 			}
+		case i%5 == 1:
+			if _, err := c.Rotate(ctx, string(s.Token)); err != nil {
+				t.Fatalf("rotate %d: %v", i, err)
+			}
 		case i%29 == 0:
 			if _, err := c.InvalidateUser(ctx, user, ""); err != nil {
 				t.Fatalf("revoke %s: %v", user, err)
@@ -108,11 +116,21 @@ func sessionLoad(t *testing.T, urls []string, n int) {
 	}
 }
 
-// loggedEvents returns the ids of every event in the log, oldest first, up
-// to the present: it reads until the log's cursor has passed the time it
-// was called (events become readable once final, about a second after the
-// change; redisstore.Options.EventSettle).
+// loggedEvents returns the ids of the events of loggedLog.
 func loggedEvents(t *testing.T, redisURL string) []string {
+	t.Helper()
+	var ids []string
+	for _, e := range loggedLog(t, redisURL) {
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+// loggedLog returns every event in the log, oldest first, up to the
+// present: it reads until the log's cursor has passed the time it was
+// called (events become readable once final, about a second after the
+// change; redisstore.Options.EventSettle).
+func loggedLog(t *testing.T, redisURL string) []sessiondb.Event {
 	t.Helper()
 	cfg := config.Default()
 	cfg.RedisURL, cfg.Events = redisURL, true
@@ -123,16 +141,14 @@ func loggedEvents(t *testing.T, redisURL string) []string {
 	defer m.Store().Close()
 	until := time.Now()
 	deadline := until.Add(time.Minute)
-	var ids []string
+	var evs []sessiondb.Event
 	cursor := ""
 	for {
 		page, err := m.ReadEvents(context.Background(), cursor, sessiondb.EventFilter{}, sessiondb.MaxEventPageLimit)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range page.Events {
-			ids = append(ids, e.ID)
-		}
+		evs = append(evs, page.Events...)
 		cursor = page.Next
 		if page.More {
 			continue
@@ -142,7 +158,7 @@ func loggedEvents(t *testing.T, redisURL string) []string {
 			t.Fatal(err)
 		}
 		if c.Millis > until.UnixMilli() {
-			return ids
+			return evs
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the event log's cursor %s did not pass %s within a minute", cursor, until.UTC().Format(time.RFC3339Nano))
@@ -337,6 +353,151 @@ func TestWebhooksTwoReplicas(t *testing.T) {
 	if strings.Contains(string(body), recv.URL) {
 		t.Error("/metrics shows the endpoint's URL")
 	}
+}
+
+// TestWebhooksCluster runs sessiond on a three-primary Redis Cluster (as
+// the k8s overlay cluster does) with one endpoint, under a mix of creates,
+// evictions, rotations, logouts and revocations by users whose buckets are
+// on every primary. Every event of the log is delivered exactly once, in
+// the log's order (so in each user's), signed, with the body the log
+// holds; the endpoint's state, all of it under its hash tag, shows it
+// caught up with no dead letters, and no call to it failed.
+func TestWebhooksCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test skipped in -short mode")
+	}
+	cl := redistest.StartCluster(t, 3)
+	recv := webhooktest.Start(t)
+	recv.Check(independentCheck(recv.Secret))
+	d := sessiondtest.Start(t, webhookEnv(cl.URL(), recv))
+	sessionLoad(t, []string{d.URL}, 150)
+	log := loggedLog(t, cl.URL())
+	ids := make([]string, len(log))
+	for i, e := range log {
+		ids[i] = e.ID
+	}
+	recv.WaitTaken(t, ids, time.Minute)
+
+	// The load reached every primary, with every kind of change.
+	primaryOf := map[string]string{} // user -> the primary of its bucket
+	types := map[sessiondb.EventType]int{}
+	perUser := map[string][]string{} // user -> its event ids, in the log's order
+	for _, e := range log {
+		if primaryOf[e.UserID] == "" {
+			primaryOf[e.UserID] = cl.NodeOf(t, "{"+sessiondb.UserShard(e.UserID).Tag()+"}").Addr()
+		}
+		types[e.Type]++
+		perUser[e.UserID] = append(perUser[e.UserID], e.ID)
+	}
+	if n := len(slices.Compact(slices.Sorted(maps.Values(primaryOf)))); n != 3 {
+		t.Errorf("the users' buckets are on %d primaries, want all 3", n)
+	}
+	for _, typ := range []sessiondb.EventType{sessiondb.EventCreated, sessiondb.EventRotated, sessiondb.EventInvalidated, sessiondb.EventEvicted} {
+		if types[typ] == 0 {
+			t.Errorf("no %s event in the log: the load misses a kind of change (%v)", typ, types)
+		}
+	}
+
+	// Exactly once, as the log holds it, in its order.
+	taken := recv.Taken()
+	for _, e := range log {
+		if taken[e.ID] != 1 {
+			t.Errorf("event %s (%s of %s) taken %d times, want once", e.ID, e.Type, e.UserID, taken[e.ID])
+		} else if got, want := recv.Body(e.ID), webhooks.EncodeEvent(&e); !bytes.Equal(got, want) {
+			t.Errorf("event %s delivered as %s, the log holds %s", e.ID, got, want)
+		}
+	}
+	if len(taken) != len(ids) {
+		t.Errorf("%d distinct events taken, the log holds %d", len(taken), len(ids))
+	}
+	order := recv.Order()
+	pos := make(map[string]int, len(order))
+	for i, id := range order {
+		pos[id] = i
+	}
+	for user, uids := range perUser {
+		if !slices.IsSortedFunc(uids, func(a, b string) int { return pos[a] - pos[b] }) {
+			t.Errorf("user %s: events delivered out of the log's order", user)
+		}
+	}
+	if !slices.Equal(order, ids) {
+		t.Errorf("delivered in another order than the log's (%d and %d events)", len(order), len(ids))
+	}
+	if bad := recv.Refused(); len(bad) > 0 {
+		t.Errorf("the receiver refused %d requests: %v", len(bad), bad[:min(len(bad), 3)])
+	}
+	if got := metricValue(t, d, `sessiond_webhook_delivered_total{endpoint="audit"}`); int(got) != len(ids) {
+		t.Errorf("sessiond_webhook_delivered_total %g, want %d", got, len(ids))
+	}
+
+	// sessionctl webhooks status's view: caught up, nothing dead or queued.
+	state := deliveryState(t, cl.URL())
+	last, err := sessiondb.ParseEventCursor(ids[len(ids)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st webhooks.Status
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, err = state.Status(context.Background(), "audit", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := sessiondb.ParseEventCursor(st.Cursor); err == nil && c.Compare(last) >= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the endpoint's cursor %q did not reach the last event %s: %+v", st.Cursor, last, st)
+		}
+	}
+	if st.Dead != 0 || st.Queued != 0 || st.Paused != "" || st.Holder == "" {
+		t.Errorf("status %+v: want a holder, no dead letters, none queued, not paused", st)
+	}
+	if eps, err := state.Endpoints(context.Background()); err != nil || !slices.Equal(eps, []string{"audit"}) {
+		t.Errorf("registered endpoints %v, %v; want [audit]", eps, err)
+	}
+	prefix, keys := webhookKeys(t, cl.URL())
+	for _, k := range keys {
+		if !strings.HasPrefix(k, prefix+"{wh.audit}") && k != prefix+"{wh}n" {
+			t.Errorf("webhook key %q is outside the endpoint's hash tag {wh.audit}", k)
+		}
+	}
+	if !slices.Contains(keys, prefix+"{wh.audit}c") {
+		t.Errorf("no cursor key %s{wh.audit}c among the webhook keys %v", prefix, keys)
+	}
+	for _, bad := range []string{"webhook delivery state", "CROSSSLOT", "stopped delivering"} {
+		if strings.Contains(d.Log(), bad) {
+			t.Errorf("sessiond's log says %q", bad)
+		}
+	}
+	noSecret(t, "sessiond's log", d.Log(), recv.Secret)
+	t.Logf("%d events (%v) by %d users over 3 primaries, %d requests", len(ids), types, len(perUser), recv.Requests())
+}
+
+// webhookKeys returns the store's key prefix and the keys of the webhook
+// state (those with a hash tag starting {wh) on every node of the Redis at
+// redisURL.
+func webhookKeys(t *testing.T, redisURL string) (prefix string, keys []string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.RedisURL = redisURL
+	st, err := cfg.OpenStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rc := st.(redisClient)
+	c, err := rc.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, n := range c.Nodes() {
+		ks, err := n.Do(context.Background(), n.B().Keys().Pattern("*{wh*").Build()).AsStrSlice()
+		if err != nil {
+			t.Fatalf("KEYS on %s: %v", addr, err)
+		}
+		keys = append(keys, ks...)
+	}
+	return rc.Prefix(), keys
 }
 
 // TestWebhookSettings: a bad endpoint or a missing event log stops sessiond
