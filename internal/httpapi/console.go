@@ -290,7 +290,9 @@ const maxFormBytes = 8 << 10
 
 // parseForm reads a console form: URL-encoded, at most maxFormBytes.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+	// A malformed Content-Type is refused as the API's JSON calls refuse it:
+	// net/http would read the form and then fail on the type's parameters.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
 		return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			message: "the console's forms are sent as application/x-www-form-urlencoded"}
 	}

@@ -95,9 +95,9 @@ func FuzzConsoleForms(f *testing.F) {
 		}
 
 		// What the form asked, read as the handlers read it.
-		mt, _, _ := mime.ParseMediaType(contentType)
+		mt, _, mtErr := mime.ParseMediaType(contentType)
 		form, err := url.ParseQuery(text)
-		formOK := err == nil && mt == "application/x-www-form-urlencoded" && len(text) <= maxFormBytes
+		formOK := mtErr == nil && err == nil && mt == "application/x-www-form-urlencoded" && len(text) <= maxFormBytes
 		confirmed := formOK && signedIn && form.Get("confirmed") == "1"
 
 		var setCookie string
