@@ -50,8 +50,9 @@ func register(l *rueidis.Lua, src string) *rueidis.Lua {
 // on the confirmed path, which follows no redirection, MOVED or ASK): the
 // script did not run, and exec tries again, with a growing pause, for at
 // most slotMoveBudget. With WaitReplicas set, the script and a WAIT run on
-// one connection, and a write the replicas did not confirm in time is
-// returned as an error matching sessiondb.ErrUnavailable.
+// one connection (one of at most WaitConnections), and a write the replicas
+// did not confirm in time, or that got no connection in time, is returned as
+// an error matching sessiondb.ErrUnavailable.
 func (s *Store) exec(ctx context.Context, c rueidis.Client, script *rueidis.Lua, keys, args []string) rueidis.RedisResult {
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
