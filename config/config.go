@@ -28,20 +28,21 @@ import (
 // Config is the whole configuration. The zero value is not meaningful: start
 // from Default.
 type Config struct {
-	RedisURL            string
-	RedisHost           string
-	RedisPort           int
-	RedisUsername       string
-	RedisPassword       string
-	RedisPasswordFile   string
-	RedisDB             int
-	RedisTLS            bool
-	RedisTLSCAFile      string
-	RedisSentinelMaster string
-	RedisTimeout        time.Duration
-	RedisCacheTTL       time.Duration
-	RedisWaitReplicas   int
-	RedisWaitTimeout    time.Duration
+	RedisURL             string
+	RedisHost            string
+	RedisPort            int
+	RedisUsername        string
+	RedisPassword        string
+	RedisPasswordFile    string
+	RedisDB              int
+	RedisTLS             bool
+	RedisTLSCAFile       string
+	RedisSentinelMaster  string
+	RedisTimeout         time.Duration
+	RedisCacheTTL        time.Duration
+	RedisWaitReplicas    int
+	RedisWaitTimeout     time.Duration
+	RedisWaitConnections int // as the setting has it: 0 means no bound of sessiond's own
 
 	SessionTTL      time.Duration
 	MaxTTL          time.Duration
@@ -61,19 +62,20 @@ type Config struct {
 // Default returns the defaults of every setting.
 func Default() Config {
 	return Config{
-		RedisPort:        6379,
-		RedisTimeout:     redisstore.DefaultTimeout,
-		RedisWaitTimeout: redisstore.DefaultWaitTimeout,
-		SessionTTL:       sessiondb.DefaultTTL,
-		MaxTTL:           sessiondb.DefaultMaxTTL,
-		MaxPerUser:       sessiondb.DefaultMaxSessionsPerUser,
-		LimitPolicy:      sessiondb.PolicyEvictOldest,
-		CleanupInterval:  sessiondb.DefaultCleanupInterval,
-		KeyPrefix:        redisstore.DefaultPrefix,
-		MaxMetadata:      sessiondb.DefaultMaxMetadataBytes,
-		EventsMaxLen:     sessiondb.DefaultEventsMaxLen,
-		EventsMaxAge:     sessiondb.DefaultEventsMaxAge,
-		RevocationMemory: sessiondb.DefaultRevocationMemory,
+		RedisPort:            6379,
+		RedisTimeout:         redisstore.DefaultTimeout,
+		RedisWaitTimeout:     redisstore.DefaultWaitTimeout,
+		RedisWaitConnections: redisstore.DefaultWaitConnections,
+		SessionTTL:           sessiondb.DefaultTTL,
+		MaxTTL:               sessiondb.DefaultMaxTTL,
+		MaxPerUser:           sessiondb.DefaultMaxSessionsPerUser,
+		LimitPolicy:          sessiondb.PolicyEvictOldest,
+		CleanupInterval:      sessiondb.DefaultCleanupInterval,
+		KeyPrefix:            redisstore.DefaultPrefix,
+		MaxMetadata:          sessiondb.DefaultMaxMetadataBytes,
+		EventsMaxLen:         sessiondb.DefaultEventsMaxLen,
+		EventsMaxAge:         sessiondb.DefaultEventsMaxAge,
+		RevocationMemory:     sessiondb.DefaultRevocationMemory,
 	}
 }
 
@@ -96,6 +98,7 @@ var Settings = WithDefaults(Default(), []Setting[Config]{
 	Seconds("REDIS_CLIENT_CACHE_SECONDS", "redis-client-cache-seconds", "serve Validate from a client-side cache kept fresh by Redis invalidations, for at most this long per entry; 0 = off", 0, maxSeconds, func(c *Config) *time.Duration { return &c.RedisCacheTTL }),
 	Int("REDIS_WAIT_REPLICAS", "redis-wait-replicas", "acknowledge creates, rotations, refreshes and revocations only once this many replicas confirmed them (WAIT; WAITAOF where Redis has it); 0 = off", 0, 64, func(c *Config) *int { return &c.RedisWaitReplicas }),
 	Millis("REDIS_WAIT_TIMEOUT_MS", "redis-wait-timeout-ms", "how long a write waits for REDIS_WAIT_REPLICAS replicas; past it the call fails with 503 unavailable (the write may or may not survive a failover)", func(c *Config) *time.Duration { return &c.RedisWaitTimeout }),
+	Int("REDIS_WAIT_CONNECTIONS", "redis-wait-connections", "with REDIS_WAIT_REPLICAS, the most connections per Redis node that writes hold while they wait for replicas (per process; in a cluster, for all primaries together); more concurrent writes wait for one, at most REDIS_WAIT_TIMEOUT_MS, else fail with 503 unavailable, having changed nothing; 0 = no bound but the Redis client's (1,024 per node)", 0, 1<<16, func(c *Config) *int { return &c.RedisWaitConnections }),
 	Seconds("SESSION_TTL_SECONDS", "session-ttl-seconds", "lifetime of a session created without ttl", 1, maxSeconds, func(c *Config) *time.Duration { return &c.SessionTTL }),
 	Seconds("SESSION_MAX_TTL_SECONDS", "session-max-ttl-seconds", "largest ttl accepted, and the absolute lifetime of a session from its creation, refreshes included", 1, maxSeconds, func(c *Config) *time.Duration { return &c.MaxTTL }),
 	Seconds("SESSION_IDLE_TIMEOUT_SECONDS", "session-idle-timeout-seconds", "end sessions unused for this long; 0 = off", 0, maxSeconds, func(c *Config) *time.Duration { return &c.IdleTimeout }),
@@ -274,8 +277,17 @@ func (c Config) OpenStore() (sessiondb.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return redisstore.Open(opt, redisstore.Options{Prefix: c.KeyPrefix, Timeout: c.RedisTimeout, CacheTTL: c.RedisCacheTTL,
-		WaitReplicas: c.RedisWaitReplicas, WaitTimeout: c.RedisWaitTimeout, Events: c.EventOptions()})
+	return redisstore.Open(opt, c.storeOptions())
+}
+
+// storeOptions returns the Redis store's options.
+func (c Config) storeOptions() redisstore.Options {
+	conns := c.RedisWaitConnections
+	if conns == 0 {
+		conns = -1 // a setting's 0 is none; an option's is the default
+	}
+	return redisstore.Options{Prefix: c.KeyPrefix, Timeout: c.RedisTimeout, CacheTTL: c.RedisCacheTTL,
+		WaitReplicas: c.RedisWaitReplicas, WaitTimeout: c.RedisWaitTimeout, WaitConnections: conns, Events: c.EventOptions()}
 }
 
 // EventOptions returns the event log's options, or nil when SESSION_EVENTS

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/redisstore"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -197,5 +198,29 @@ func TestMaxSessionsSetting(t *testing.T) {
 	}
 	if _, err := FromEnv(env(map[string]string{"MAX_SESSIONS_PER_USER": "-1"})); err == nil {
 		t.Error("MAX_SESSIONS_PER_USER=-1 accepted; settings have no negative values")
+	}
+}
+
+// TestWaitConnectionsSetting: REDIS_WAIT_CONNECTIONS=0 is no bound, which
+// the store's options say with a negative WaitConnections (their 0 is the
+// default), and the flag sets it too.
+func TestWaitConnectionsSetting(t *testing.T) {
+	for v, want := range map[string]int{"": redisstore.DefaultWaitConnections, "0": -1, "8": 8} {
+		c, err := FromEnv(env(map[string]string{"REDIS_WAIT_CONNECTIONS": v}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.storeOptions().WaitConnections; got != want {
+			t.Errorf("REDIS_WAIT_CONNECTIONS=%q: WaitConnections %d, want %d", v, got, want)
+		}
+	}
+	if _, err := FromEnv(env(map[string]string{"REDIS_WAIT_CONNECTIONS": "-1"})); err == nil {
+		t.Error("REDIS_WAIT_CONNECTIONS=-1 accepted; settings have no negative values")
+	}
+	c := Default()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--redis-wait-connections", "16"}); err != nil || c.RedisWaitConnections != 16 {
+		t.Errorf("--redis-wait-connections 16: %d, %v", c.RedisWaitConnections, err)
 	}
 }

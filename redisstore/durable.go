@@ -24,6 +24,10 @@ import (
 // when Options.WaitReplicas is set and Options.WaitTimeout is not.
 const DefaultWaitTimeout = time.Second
 
+// DefaultWaitConnections is how many connections confirmed writes hold at
+// once when Options.WaitReplicas is set and Options.WaitConnections is not.
+const DefaultWaitConnections = 64
+
 // slotMoveBudget bounds how long a write script keeps trying while its hash
 // slot is being migrated between cluster nodes.
 const slotMoveBudget = 2 * time.Second
@@ -46,8 +50,9 @@ func register(l *rueidis.Lua, src string) *rueidis.Lua {
 // on the confirmed path, which follows no redirection, MOVED or ASK): the
 // script did not run, and exec tries again, with a growing pause, for at
 // most slotMoveBudget. With WaitReplicas set, the script and a WAIT run on
-// one connection, and a write the replicas did not confirm in time is
-// returned as an error matching sessiondb.ErrUnavailable.
+// one connection (one of at most WaitConnections), and a write the replicas
+// did not confirm in time, or that got no connection in time, is returned as
+// an error matching sessiondb.ErrUnavailable.
 func (s *Store) exec(ctx context.Context, c rueidis.Client, script *rueidis.Lua, keys, args []string) rueidis.RedisResult {
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
@@ -99,6 +104,10 @@ func (s *Store) execConfirmed(ctx context.Context, c rueidis.Client, script *rue
 		return rueidis.NewErrorResult(errors.New("redisstore: unregistered script"))
 	}
 	src := v.(scriptSource)
+	if err := s.takeConn(ctx); err != nil {
+		return rueidis.NewErrorResult(err)
+	}
+	defer s.releaseConn()
 	var res rueidis.RedisResult
 	var confirmErr error
 	err := c.Dedicated(func(dc rueidis.DedicatedClient) error {
@@ -123,6 +132,43 @@ func (s *Store) execConfirmed(ctx context.Context, c rueidis.Client, script *rue
 		return rueidis.NewErrorResult(confirmErr)
 	}
 	return res
+}
+
+// takeConn waits for one of the Options.WaitConnections connections, at
+// most WaitTimeout and within ctx. The wait is the store's, not rueidis's:
+// Dedicated waits for a full pool without a deadline (standalone, Sentinel),
+// and a wait in the pool that ends with its context lets the pool open one
+// connection more than its size (rueidis v1.0.79), which would undo the
+// bound.
+func (s *Store) takeConn(ctx context.Context) error {
+	if s.waitConns == nil {
+		return nil
+	}
+	select {
+	case s.waitConns <- struct{}{}:
+		return nil
+	default:
+	}
+	start := time.Now()
+	t := time.NewTimer(s.waitTimeout)
+	defer t.Stop()
+	select {
+	case s.waitConns <- struct{}{}:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return ctx.Err() // the caller gave up
+		}
+	}
+	return fmt.Errorf("%w: all %d connections for confirmed writes stayed busy for %v: nothing was written; retry",
+		sessiondb.ErrUnavailable, cap(s.waitConns), time.Since(start).Round(time.Millisecond))
+}
+
+func (s *Store) releaseConn() {
+	if s.waitConns != nil {
+		<-s.waitConns
+	}
 }
 
 // waitCmd is WAITAOF 0 n timeout where it works, WAIT n timeout otherwise.

@@ -44,7 +44,8 @@ func TestWaitReplicasConformance(t *testing.T) {
 	// Each confirmed write holds a dedicated connection until WAIT answers:
 	// a bounded pool keeps the suite's 200 concurrent creates from dialling
 	// 200 connections at once (which a loaded machine answers with dial
-	// timeouts).
+	// timeouts), and WaitConnections makes them wait for one in the store,
+	// within the call's deadline, rather than in the pool.
 	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{primary.Addr()}, BlockingPoolSize: 32})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestWaitReplicasConformance(t *testing.T) {
 	t.Cleanup(c.Close)
 	var n atomic.Int64
 	storetest.Run(t, func(tb testing.TB) sessiondb.Store {
-		st, err := redisstore.New(c, redisstore.Options{Prefix: fmt.Sprintf("w%d:", n.Add(1)), WaitReplicas: 1, WaitTimeout: 5 * time.Second})
+		st, err := redisstore.New(c, redisstore.Options{Prefix: fmt.Sprintf("w%d:", n.Add(1)), WaitReplicas: 1, WaitTimeout: 5 * time.Second, WaitConnections: 32})
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -57,6 +57,21 @@ type Options struct {
 	// WaitTimeout bounds the wait for replicas (it cannot be unbounded).
 	// Default DefaultWaitTimeout; negative is an error.
 	WaitTimeout time.Duration
+	// WaitConnections bounds the connections that confirmed writes
+	// (WaitReplicas) hold at once: each holds one connection of the client's
+	// blocking pool for its script and WAIT. More concurrent writes wait for
+	// one, at most WaitTimeout and within their context's deadline; a write
+	// that gets none in time fails with an error matching
+	// sessiondb.ErrUnavailable, having written nothing. The bound is the
+	// store's, over all nodes: with standalone Redis or Sentinel that is the
+	// primary's, in a cluster it counts the writes to every primary
+	// together. With Open it is also the client's BlockingPoolSize (unless
+	// the rueidis.ClientOption sets one); with New, give the client a
+	// BlockingPoolSize of at least this, or writes past the pool's size wait
+	// for a connection without a deadline. Default DefaultWaitConnections;
+	// negative: none (the client's pool, of rueidis.DefaultPoolSize
+	// connections per node unless set, is the only bound).
+	WaitConnections int
 	// Events, when not nil, makes the store record events, each in the
 	// script that makes its change, and remember why sessions ended
 	// (sessiondb.EventLog; docs/events.md). Default nil: off.
@@ -84,6 +99,7 @@ type Store struct {
 	waitReplicas int           // Options.WaitReplicas
 	waitTimeout  time.Duration // Options.WaitTimeout
 	noWaitAOF    atomic.Bool   // the server lacks WAITAOF, or the user may not run it
+	waitConns    chan struct{} // one token per connection a confirmed write holds; nil: no bound
 
 	mu      sync.Mutex
 	client  rueidis.Client // nil until connected, when opened with Open
@@ -141,6 +157,12 @@ func Open(copt rueidis.ClientOption, opt Options) (*Store, error) {
 			return time.Duration(attempts) * 5 * time.Millisecond
 		}
 	}
+	if s.waitConns != nil && copt.BlockingPoolSize == 0 {
+		// Confirmed writes are the only users of the blocking pool
+		// (Dedicated), but for a pipeline of rueidis.DefaultBlockingPipeline
+		// commands or more, which the store does not send.
+		copt.BlockingPoolSize = cap(s.waitConns)
+	}
 	s.timeout = 0
 	s.owned = true
 	s.user = copt.Username
@@ -176,6 +198,9 @@ func newStore(opt Options) (*Store, error) {
 	if opt.WaitReplicas > 0 && opt.WaitTimeout == 0 {
 		opt.WaitTimeout = DefaultWaitTimeout
 	}
+	if opt.WaitConnections == 0 {
+		opt.WaitConnections = DefaultWaitConnections
+	}
 	ev, err := newEventConfig(opt)
 	if err != nil {
 		return nil, err
@@ -184,6 +209,9 @@ func newStore(opt Options) (*Store, error) {
 		waitReplicas: opt.WaitReplicas, waitTimeout: opt.WaitTimeout, ev: ev}
 	if opt.CacheTTL > 0 {
 		s.dirty = &dirtyKeys{}
+	}
+	if opt.WaitReplicas > 0 && opt.WaitConnections > 0 {
+		s.waitConns = make(chan struct{}, opt.WaitConnections)
 	}
 	return s, nil
 }
