@@ -54,10 +54,17 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 	if !limited {
 		max = 0 // insert.lua's "no limit"
 	}
+	uidx := s.keys.user(shard, rec.UserID)
+	if flags == "r" && limited && s.refused.recent(uidx, now) {
+		if s.atLimit(ctx, c, uidx, max, now) {
+			return 0, false, sessiondb.ErrSessionLimit
+		}
+		s.refused.forget(uidx)
+	}
 	v := encode(rec)
 	bound, actor, remember := s.evArgs(ctx)
 	reply, err := s.exec(ctx, c, insertScript,
-		[]string{s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket),
+		[]string{s.keys.session(rec.ID), uidx, s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket),
 			s.keys.events(shard.Bucket), s.keys.ended(shard.Bucket)},
 		[]string{ms(now), string(v), msCeil(rec.EffectiveExpiry()), strconv.Itoa(max), flags, memberOf(rec.ID, v), rec.UserID,
 			bound, actor, sessiondb.IDHash(rec.ID), remember},
@@ -66,6 +73,7 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 		return 0, false, wrap(err)
 	}
 	if len(reply) > 0 && reply[0] == "limit" {
+		s.refused.add(uidx, now)
 		return 0, false, sessiondb.ErrSessionLimit
 	}
 	if len(reply) == 0 || reply[0] != "added" {

@@ -92,6 +92,7 @@ type Store struct {
 	budget   int        // users one maintenance call visits
 	dirty    *dirtyKeys // with the client-side cache: keys written lately
 	cached   cacheCounts
+	refused  refusals // users refused at the limit lately (reject policy)
 	writes   atomic.Int64
 
 	ev *eventConfig // Options.Events; nil when off
