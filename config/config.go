@@ -43,6 +43,7 @@ type Config struct {
 	RedisWaitReplicas    int
 	RedisWaitTimeout     time.Duration
 	RedisWaitConnections int // as the setting has it: 0 means no bound of sessiond's own
+	RedisReadBatchFrom   int // as the setting has it: 0 means never
 
 	SessionTTL      time.Duration
 	MaxTTL          time.Duration
@@ -66,6 +67,7 @@ func Default() Config {
 		RedisTimeout:         redisstore.DefaultTimeout,
 		RedisWaitTimeout:     redisstore.DefaultWaitTimeout,
 		RedisWaitConnections: redisstore.DefaultWaitConnections,
+		RedisReadBatchFrom:   redisstore.DefaultReadBatchFrom,
 		SessionTTL:           sessiondb.DefaultTTL,
 		MaxTTL:               sessiondb.DefaultMaxTTL,
 		MaxPerUser:           sessiondb.DefaultMaxSessionsPerUser,
@@ -99,6 +101,7 @@ var Settings = WithDefaults(Default(), []Setting[Config]{
 	Int("REDIS_WAIT_REPLICAS", "redis-wait-replicas", "acknowledge creates, rotations, refreshes and revocations only once this many replicas confirmed them (WAIT; WAITAOF where Redis has it); 0 = off", 0, 64, func(c *Config) *int { return &c.RedisWaitReplicas }),
 	Millis("REDIS_WAIT_TIMEOUT_MS", "redis-wait-timeout-ms", "how long a write waits for REDIS_WAIT_REPLICAS replicas; past it the call fails with 503 unavailable (the write may or may not survive a failover)", func(c *Config) *time.Duration { return &c.RedisWaitTimeout }),
 	Int("REDIS_WAIT_CONNECTIONS", "redis-wait-connections", "with REDIS_WAIT_REPLICAS, the most connections per Redis node that writes hold while they wait for replicas (per process; in a cluster, for all primaries together); more concurrent writes wait for one, at most REDIS_WAIT_TIMEOUT_MS, else fail with 503 unavailable, having changed nothing; 0 = no bound but the Redis client's (1,024 per node)", 0, 1<<16, func(c *Config) *int { return &c.RedisWaitConnections }),
+	Int("REDIS_READ_BATCH_FROM", "redis-read-batch-from", "while this many validations or more wait on Redis at once, their reads go to Redis together (one write, the replies read together): fewer system calls per validation under load, with no timer, so no wait when the process is idle; 0 = never", 0, 1<<16, func(c *Config) *int { return &c.RedisReadBatchFrom }),
 	Seconds("SESSION_TTL_SECONDS", "session-ttl-seconds", "lifetime of a session created without ttl", 1, maxSeconds, func(c *Config) *time.Duration { return &c.SessionTTL }),
 	Seconds("SESSION_MAX_TTL_SECONDS", "session-max-ttl-seconds", "largest ttl accepted, and the absolute lifetime of a session from its creation, refreshes included", 1, maxSeconds, func(c *Config) *time.Duration { return &c.MaxTTL }),
 	Seconds("SESSION_IDLE_TIMEOUT_SECONDS", "session-idle-timeout-seconds", "end sessions unused for this long; 0 = off", 0, maxSeconds, func(c *Config) *time.Duration { return &c.IdleTimeout }),
@@ -286,7 +289,11 @@ func (c Config) storeOptions() redisstore.Options {
 	if conns == 0 {
 		conns = -1 // a setting's 0 is none; an option's is the default
 	}
-	return redisstore.Options{Prefix: c.KeyPrefix, Timeout: c.RedisTimeout, CacheTTL: c.RedisCacheTTL,
+	batch := c.RedisReadBatchFrom
+	if batch == 0 {
+		batch = -1 // a setting's 0 is never; an option's is the default
+	}
+	return redisstore.Options{Prefix: c.KeyPrefix, Timeout: c.RedisTimeout, CacheTTL: c.RedisCacheTTL, ReadBatchFrom: batch,
 		WaitReplicas: c.RedisWaitReplicas, WaitTimeout: c.RedisWaitTimeout, WaitConnections: conns, Events: c.EventOptions()}
 }
 

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/sessiondb/sessiondb"
 )
 
@@ -99,17 +97,17 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.R
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	key := s.keys.session(id)
-	var res rueidis.RedisResult
+	var b string
 	if s.cacheTTL > 0 && !s.dirty.dirty(key) {
 		if err := ctx.Err(); err != nil {
 			return nil, wrap(err) // a cache hit would not look at ctx
 		}
-		res = c.DoCache(ctx, c.B().Get().Key(key).Cache(), s.cacheTTL)
+		res := c.DoCache(ctx, c.B().Get().Key(key).Cache(), s.cacheTTL)
 		s.cached.count(res.IsCacheHit())
+		b, err = res.ToString()
 	} else {
-		res = c.Do(ctx, c.B().Get().Key(key).Build())
+		b, err = s.reads.get(ctx, c, key)
 	}
-	b, err := res.ToString()
 	if err != nil {
 		return nil, wrap(err)
 	}

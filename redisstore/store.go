@@ -46,6 +46,14 @@ type Options struct {
 	// invalidation arrives). Expiry and idle timeout are judged on every call.
 	// The client must not have DisableCache set. Default: off; negative: off.
 	CacheTTL time.Duration
+	// ReadBatchFrom is how many session reads (Get, a validate's GET) must
+	// be in flight at once before they go to Redis together: one write, the
+	// replies read together, fewer system calls and wake-ups per read under
+	// load. A batch waits on no timer (reads.go), so it adds latency only
+	// while the process is busy. Reads served by the client-side cache
+	// (CacheTTL) are not batched. Default DefaultReadBatchFrom; negative:
+	// never.
+	ReadBatchFrom int
 	// WaitReplicas, when positive, acknowledges creates, rotations,
 	// refreshes, metadata changes and revocations only once that many
 	// replicas confirmed them (WAIT; WAITAOF where the server has it and the
@@ -93,6 +101,7 @@ type Store struct {
 	dirty    *dirtyKeys // with the client-side cache: keys written lately
 	cached   cacheCounts
 	refused  refusals // users refused at the limit lately (reject policy)
+	reads    reads    // session reads, batched under load
 	writes   atomic.Int64
 
 	ev *eventConfig // Options.Events; nil when off
@@ -211,6 +220,13 @@ func newStore(opt Options) (*Store, error) {
 	if opt.CacheTTL > 0 {
 		s.dirty = &dirtyKeys{}
 	}
+	switch {
+	case opt.ReadBatchFrom == 0:
+		s.reads.from = DefaultReadBatchFrom
+	case opt.ReadBatchFrom > 0:
+		s.reads.from = int64(opt.ReadBatchFrom)
+	}
+	s.reads.timeout = max(opt.Timeout, 0)
 	if opt.WaitReplicas > 0 && opt.WaitConnections > 0 {
 		s.waitConns = make(chan struct{}, opt.WaitConnections)
 	}
