@@ -186,3 +186,57 @@ func TestReadsBatchOff(t *testing.T) {
 		t.Fatalf("the default batches from %d reads, want %d", st.reads.from, DefaultReadBatchFrom)
 	}
 }
+
+// TestReadsBatchCluster: on a cluster a batch holds reads of sessions in
+// different slots (on different primaries); each reader gets its own.
+func TestReadsBatchCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test skipped in -short mode")
+	}
+	cl := redistest.StartCluster(t, 3)
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: cl.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(raw.Close)
+	c := &countingClient{Client: raw}
+	st, err := New(c, Options{ReadBatchFrom: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m, err := sessiondb.New(st, sessiondb.Options{MaxSessionsPerUser: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := make([]*sessiondb.Session, 60)
+	for i := range live {
+		if live[i], err = m.Create(ctx, fmt.Sprintf("user-%d", i), time.Hour, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.do.Store(0)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(live))
+	for range 2 {
+		for i, s := range live {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if rec, err := st.Get(ctx, s.ID, time.Now()); err != nil {
+					errs <- fmt.Errorf("session of user-%d: %v", i, err)
+				} else if rec.UserID != fmt.Sprintf("user-%d", i) {
+					errs <- fmt.Errorf("session of user-%d read as %q", i, rec.UserID)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if c.multi.Load() == 0 || c.do.Load()+c.multiCmds.Load() != int64(2*len(live)) {
+		t.Errorf("%d reads: %d batches carried %d, %d went alone", 2*len(live), c.multi.Load(), c.multiCmds.Load(), c.do.Load())
+	}
+}
