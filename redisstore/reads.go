@@ -10,7 +10,8 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// Session reads (a validate's GET) go to Redis through rueidis's automatic
+// Reads on the request path (a validate's GET, the read that refuses a
+// create of a user refused lately) go to Redis through rueidis's automatic
 // pipelining, which writes a command as soon as the connection's writer is
 // free: under load most commands are written, and their replies read, one
 // system call each, and on a small machine those calls and the wake-ups
@@ -24,11 +25,11 @@ import (
 // latency only while the process is busy, and then less than the queue it
 // shortens.
 
-// DefaultReadBatchFrom is how many session reads must be in flight at once
+// DefaultReadBatchFrom is how many reads must be in flight at once
 // before they go to Redis together (Options.ReadBatchFrom).
-const DefaultReadBatchFrom = 16
+const DefaultReadBatchFrom = 4
 
-// reads sends session reads, together while many are in flight.
+// reads sends reads on the request path, together while many are in flight.
 type reads struct {
 	from     int64         // reads in flight from which they batch; 0: never
 	timeout  time.Duration // a batch's own deadline (Options.Timeout); 0: none
@@ -45,19 +46,19 @@ type pendingRead struct {
 	done chan rueidis.RedisResult // buffered: the leader never blocks
 }
 
-// get reads key from Redis through c: at once, or in a batch while many
+// do sends the read-only cmd through c: at once, or in a batch while many
 // reads are in flight. A reader whose context ends stops waiting (the
 // leader too); its read may still be sent with the others.
-func (r *reads) get(ctx context.Context, c rueidis.Client, key string) (string, error) {
+func (r *reads) do(ctx context.Context, c rueidis.Client, cmd rueidis.Completed) rueidis.RedisResult {
 	n := r.inflight.Add(1)
 	defer r.inflight.Add(-1)
 	if r.from <= 0 || n < r.from {
-		return c.Do(ctx, c.B().Get().Key(key).Build()).ToString()
+		return c.Do(ctx, cmd)
 	}
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return rueidis.NewErrorResult(err)
 	}
-	p := pendingRead{c: c, cmd: c.B().Get().Key(key).Build(), done: make(chan rueidis.RedisResult, 1)}
+	p := pendingRead{c: c, cmd: cmd, done: make(chan rueidis.RedisResult, 1)}
 	r.mu.Lock()
 	lead := !r.leading
 	r.leading = true
@@ -73,9 +74,9 @@ func (r *reads) get(ctx context.Context, c rueidis.Client, key string) (string, 
 	}
 	select {
 	case res := <-p.done:
-		return res.ToString()
+		return res
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return rueidis.NewErrorResult(ctx.Err())
 	}
 }
 

@@ -76,7 +76,7 @@ func (r *refusals) forget(key string) {
 // means only that the script must decide: the user has room, or the mark is
 // later than now (a clock behind the one that counted), or the read failed.
 func (s *Store) atLimit(ctx context.Context, c rueidis.Client, uidx string, max int, now time.Time) bool {
-	live, err := c.Do(ctx, c.B().Zrange().Key(uidx).Min("("+ms(now)).Max("+inf").Byscore().Build()).AsStrSlice()
+	live, err := s.reads.do(ctx, c, c.B().Zrange().Key(uidx).Min("("+ms(now)).Max("+inf").Byscore().Build()).AsStrSlice()
 	if err != nil {
 		return false
 	}

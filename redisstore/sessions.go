@@ -106,7 +106,7 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (*sessiondb.R
 		s.cached.count(res.IsCacheHit())
 		b, err = res.ToString()
 	} else {
-		b, err = s.reads.get(ctx, c, key)
+		b, err = s.reads.do(ctx, c, c.B().Get().Key(key).Build()).ToString()
 	}
 	if err != nil {
 		return nil, wrap(err)

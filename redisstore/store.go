@@ -46,8 +46,9 @@ type Options struct {
 	// invalidation arrives). Expiry and idle timeout are judged on every call.
 	// The client must not have DisableCache set. Default: off; negative: off.
 	CacheTTL time.Duration
-	// ReadBatchFrom is how many session reads (Get, a validate's GET) must
-	// be in flight at once before they go to Redis together: one write, the
+	// ReadBatchFrom is how many reads on the request path (Get, a validate's
+	// GET; the read that refuses a create of a user refused lately) must be
+	// in flight at once before they go to Redis together: one write, the
 	// replies read together, fewer system calls and wake-ups per read under
 	// load. A batch waits on no timer (reads.go), so it adds latency only
 	// while the process is busy. Reads served by the client-side cache
