@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/internal/redistest"
 )
@@ -32,12 +30,7 @@ func BenchmarkDecode(b *testing.B) {
 
 func benchManager(b *testing.B, opt Options) (*sessiondb.Manager, context.Context) {
 	srv := redistest.Start(b)
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Close)
-	st, err := New(c, opt)
+	st, err := New(dialTest(b, srv.Addr()), opt)
 	if err != nil {
 		b.Fatal(err)
 	}

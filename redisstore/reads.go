@@ -41,7 +41,6 @@ type reads struct {
 }
 
 type pendingRead struct {
-	c    rueidis.Client
 	cmd  rueidis.Completed
 	done chan rueidis.RedisResult // buffered: the leader never blocks
 }
@@ -58,7 +57,7 @@ func (r *reads) do(ctx context.Context, c rueidis.Client, cmd rueidis.Completed)
 	if err := ctx.Err(); err != nil {
 		return rueidis.NewErrorResult(err)
 	}
-	p := pendingRead{c: c, cmd: cmd, done: make(chan rueidis.RedisResult, 1)}
+	p := pendingRead{cmd: cmd, done: make(chan rueidis.RedisResult, 1)}
 	r.mu.Lock()
 	lead := !r.leading
 	r.leading = true
@@ -70,7 +69,7 @@ func (r *reads) do(ctx context.Context, c rueidis.Client, cmd rueidis.Completed)
 		batch := r.pending
 		r.pending, r.leading = nil, false
 		r.mu.Unlock()
-		go r.send(batch) // the leader too may stop waiting when its context ends
+		go r.send(c, batch) // the leader too may stop waiting when its context ends
 	}
 	select {
 	case res := <-p.done:
@@ -80,32 +79,22 @@ func (r *reads) do(ctx context.Context, c rueidis.Client, cmd rueidis.Completed)
 	}
 }
 
-// send sends a batch, one DoMulti per client (one but for the moment the
-// store reconnects), and hands each reader its reply. Its deadline is the
-// store's, not a reader's: one reader giving up must not fail the others.
-func (r *reads) send(batch []pendingRead) {
+// send sends a batch through c, the store's one client (set once it
+// connects, never replaced), and hands each reader its reply. Its deadline
+// is the store's, not a reader's: one reader giving up must not fail the
+// others.
+func (r *reads) send(c rueidis.Client, batch []pendingRead) {
 	ctx := context.Background()
 	if r.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.timeout)
 		defer cancel()
 	}
-	for len(batch) > 0 {
-		c, n := batch[0].c, 0
-		for i := range batch { // this client's reads to the front
-			if batch[i].c == c {
-				batch[n], batch[i] = batch[i], batch[n]
-				n++
-			}
-		}
-		same, rest := batch[:n], batch[n:]
-		cmds := make(rueidis.Commands, len(same))
-		for i, p := range same {
-			cmds[i] = p.cmd
-		}
-		for i, res := range c.DoMulti(ctx, cmds...) {
-			same[i].done <- res
-		}
-		batch = rest
+	cmds := make(rueidis.Commands, len(batch))
+	for i, p := range batch {
+		cmds[i] = p.cmd
+	}
+	for i, res := range c.DoMulti(ctx, cmds...) {
+		batch[i].done <- res
 	}
 }

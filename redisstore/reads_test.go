@@ -34,21 +34,24 @@ func (c *countingClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed)
 	return c.Client.DoMulti(ctx, cmds...)
 }
 
+// countingStore is a store that batches from 4 reads in flight, over a
+// client that counts how its reads reach Redis.
+func countingStore(t *testing.T, addrs ...string) (*Store, *countingClient) {
+	t.Helper()
+	c := &countingClient{Client: dialTest(t, addrs...)}
+	st, err := New(c, Options{ReadBatchFrom: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, c
+}
+
 // TestReadsBatchUnderLoad: a read alone goes at once; many at once go
 // together, each with its own answer (sessions, a missing one, an expired
 // one), and a reader whose context ends stops waiting.
 func TestReadsBatchUnderLoad(t *testing.T) {
 	srv := redistest.Start(t)
-	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(raw.Close)
-	c := &countingClient{Client: raw}
-	st, err := New(c, Options{ReadBatchFrom: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c := countingStore(t, srv.Addr())
 	ctx := context.Background()
 	clock := storetest.NewClock()
 	m, err := sessiondb.New(st, sessiondb.Options{Clock: clock.Now, MaxSessionsPerUser: -1})
@@ -193,17 +196,7 @@ func TestReadsBatchCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test skipped in -short mode")
 	}
-	cl := redistest.StartCluster(t, 3)
-	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: cl.Addrs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(raw.Close)
-	c := &countingClient{Client: raw}
-	st, err := New(c, Options{ReadBatchFrom: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c := countingStore(t, redistest.StartCluster(t, 3).Addrs()...)
 	ctx := context.Background()
 	m, err := sessiondb.New(st, sessiondb.Options{MaxSessionsPerUser: -1})
 	if err != nil {

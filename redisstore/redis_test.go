@@ -162,7 +162,7 @@ func TestValidateIsOneGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := commandStats(t, srv)
+	before := srv.CommandCalls(t)
 	const n = 500
 	for range n {
 		if _, err := m.Validate(ctx, string(s.Token)); err != nil {
@@ -172,7 +172,7 @@ func TestValidateIsOneGet(t *testing.T) {
 	for range 50 {
 		m.Validate(ctx, "sdb_malformed")
 	}
-	after := commandStats(t, srv)
+	after := srv.CommandCalls(t)
 	for cmd, calls := range after {
 		delta := calls - before[cmd]
 		switch cmd {
@@ -187,24 +187,6 @@ func TestValidateIsOneGet(t *testing.T) {
 			}
 		}
 	}
-}
-
-func commandStats(t *testing.T, srv *redistest.Server) map[string]int64 {
-	t.Helper()
-	info, err := srv.Do("INFO", "commandstats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(map[string]int64)
-	for line := range strings.SplitSeq(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
-		out[strings.TrimPrefix(name, "cmdstat_")] = n
-	}
-	return out
 }
 
 // TestRedisDownAndBack stops, hangs and restarts a real redis-server under a

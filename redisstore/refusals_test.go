@@ -3,12 +3,8 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/rueidis"
 
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/internal/redistest"
@@ -26,12 +22,7 @@ func TestRefusalReadsFirst(t *testing.T) {
 	clock := storetest.NewClock()
 	opt := sessiondb.Options{Clock: clock.Now, MaxSessionsPerUser: 2, LimitPolicy: sessiondb.PolicyReject}
 	manager := func() (*Store, *sessiondb.Manager) {
-		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		st, err := New(c, Options{})
+		st, err := New(dialTest(t, srv.Addr()), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,19 +60,8 @@ func TestRefusalReadsFirst(t *testing.T) {
 	}
 	calls := func() (scripts, reads int64) {
 		t.Helper()
-		info, err := srv.Do("INFO", "commandstats")
-		if err != nil {
-			t.Fatal(err)
-		}
-		count := func(cmd string) int64 {
-			_, rest, ok := strings.Cut(info, "cmdstat_"+cmd+":calls=")
-			if !ok {
-				return 0
-			}
-			n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
-			return n
-		}
-		return count("evalsha") + count("eval"), count("zrange")
+		n := srv.CommandCalls(t)
+		return n["evalsha"] + n["eval"], n["zrange"]
 	}
 
 	short := mustCreate(ma, 30*time.Second)

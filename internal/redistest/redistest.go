@@ -192,6 +192,27 @@ func (s *Server) Resume() {
 // the reply (enough for PING, CONFIG SET, FLUSHALL and the like).
 func (s *Server) Do(args ...string) (string, error) { return Do(s.Addr(), args...) }
 
+// CommandCalls returns how many times Redis ran each command since its
+// start (INFO commandstats), by lower-case name ("get", "evalsha",
+// "client|list"); commands run inside scripts count too.
+func (s *Server) CommandCalls(tb testing.TB) map[string]int64 {
+	tb.Helper()
+	info, err := s.Do("INFO", "commandstats")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := make(map[string]int64)
+	for line := range strings.SplitSeq(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
+		out[strings.TrimPrefix(name, "cmdstat_")] = n
+	}
+	return out
+}
+
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
