@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/statuswriter"
 )
 
 // The admin console: HTML pages under /ui/ for operators, served when
@@ -125,7 +126,7 @@ func (s *Server) consoleRoute(rt Route) http.Handler {
 		start := time.Now()
 		s.inFlight.Inc()
 		defer s.inFlight.Dec()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{Writer: statuswriter.Writer{ResponseWriter: w}}
 		consoleHeaders(sw.Header(), r)
 
 		role, name := RoleNone, ""
@@ -153,17 +154,14 @@ func (s *Server) consoleRoute(rt Route) http.Handler {
 		}
 		var ae *apiError
 		if err != nil {
-			if sw.status != 0 {
+			if sw.Started() {
 				ae = toAPIError(err)
 			} else {
 				ae = s.consoleError(sw, r, rt, err)
 			}
 		}
 		took := time.Since(start)
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
+		status := sw.Status()
 		rm.Observe(status, took)
 		s.logRequest(r, rt, level, status, role, name, took, ae)
 	})

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sessiondb/sessiondb"
 	"github.com/sessiondb/sessiondb/internal/metrics"
+	"github.com/sessiondb/sessiondb/internal/statuswriter"
 )
 
 // Defaults of Config's zero fields.
@@ -245,7 +246,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 		start := time.Now()
 		s.inFlight.Inc()
 		defer s.inFlight.Dec()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{Writer: statuswriter.Writer{ResponseWriter: w}}
 		h := sw.Header()
 		h["Cache-Control"] = hdrNoStore
 		h["X-Content-Type-Options"] = hdrNosniff
@@ -269,7 +270,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 		}
 		var ae *apiError
 		if err != nil {
-			if sw.status != 0 {
+			if sw.Started() {
 				// The answer has started: nothing more can be said to the client.
 				ae = toAPIError(err)
 			} else {
@@ -277,10 +278,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 			}
 		}
 		took := time.Since(start)
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
+		status := sw.Status()
 		if sw.opened > 0 {
 			// An event stream: its latency is the time to start it, not
 			// its whole life, which would swamp the route's histogram.
@@ -436,26 +434,9 @@ func cleanPath(p string) string {
 	return np
 }
 
-// statusWriter remembers the status of the answer.
+// statusWriter remembers the status of the answer and, for an event stream,
+// the time it took to start it.
 type statusWriter struct {
-	http.ResponseWriter
-	status int
-	opened time.Duration // an event stream: the time it took to start it
+	statuswriter.Writer
+	opened time.Duration
 }
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -30,6 +30,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sessiondb/sessiondb"
+	"github.com/sessiondb/sessiondb/internal/statuswriter"
 )
 
 // The attributes of sessiond's spans.
@@ -143,7 +144,7 @@ func (t *Tracing) Handler(next http.Handler) http.Handler {
 			trace.WithAttributes(AttrMethod.String(r.Method)))
 		defer span.End()
 		r = r.WithContext(ctx)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statuswriter.Writer{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 
 		// ServeMux has set the pattern it matched on r.
@@ -153,10 +154,7 @@ func (t *Tracing) Handler(next http.Handler) http.Handler {
 		} else if r.Pattern != "" && !strings.Contains(r.Pattern, " ") && r.Pattern != "/" {
 			route = r.Pattern
 		}
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
+		status := sw.Status()
 		span.SetName(r.Method + " " + route)
 		span.SetAttributes(AttrRoute.String(route), AttrStatus.Int(status))
 		if status >= 500 {
@@ -164,29 +162,6 @@ func (t *Tracing) Handler(next http.Handler) http.Handler {
 		}
 	})
 }
-
-// statusWriter remembers the status of the answer.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // outcome names the store results that are answers, not failures.
 func outcome(err error) (string, bool) {
