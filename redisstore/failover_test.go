@@ -258,7 +258,7 @@ func TestClusterKillPrimary(t *testing.T) {
 					"REDIS_WAIT_REPLICAS": wait, "REDIS_WAIT_TIMEOUT_MS": "1000",
 				})
 				victim := primaryOf(t, cl)
-				ranges := slotRanges(t, victim)
+				ranges := victim.SlotRanges(t)
 				onVictim := func(user string) bool {
 					slot := keySlot("{" + sessiondb.UserShard(user).Tag() + "}")
 					for _, r := range ranges {
@@ -324,38 +324,6 @@ func replicaOf(t *testing.T, c *redistest.Cluster, primary *redistest.Server) *r
 	}
 	t.Fatal("no replica of the primary")
 	return nil
-}
-
-// slotRanges returns the slot ranges a node serves (CLUSTER SHARDS would
-// need a RESP parser; CLUSTER NODES is one line per node).
-func slotRanges(t *testing.T, n *redistest.Server) [][2]int {
-	t.Helper()
-	out, err := n.Do("CLUSTER", "NODES")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rs [][2]int
-	for line := range strings.SplitSeq(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 9 || !strings.Contains(f[2], "myself") {
-			continue
-		}
-		for _, r := range f[8:] {
-			lo, hi, ok := strings.Cut(r, "-")
-			if !ok {
-				hi = lo
-			}
-			a, err1 := strconv.Atoi(lo)
-			b, err2 := strconv.Atoi(hi)
-			if err1 == nil && err2 == nil {
-				rs = append(rs, [2]int{a, b})
-			}
-		}
-	}
-	if len(rs) == 0 {
-		t.Fatalf("no slots in CLUSTER NODES:\n%s", out)
-	}
-	return rs
 }
 
 // keySlot is Redis Cluster's hash slot of a key: CRC16 (XMODEM) of its

@@ -50,7 +50,7 @@ func slotMigration(t *testing.T) {
 	}
 	owner := func(slot int) *redistest.Server {
 		for _, n := range cl.Nodes {
-			for _, r := range slotRanges(t, n) {
+			for _, r := range n.SlotRanges(t) {
 				if slot >= r[0] && slot <= r[1] {
 					return n
 				}

@@ -52,22 +52,15 @@ func (c *Cluster) NodeOf(tb testing.TB, key string) *Server {
 	if err != nil {
 		tb.Fatalf("redistest: CLUSTER NODES: %v", err)
 	}
-	// <id> <ip:port@cport> <flags> <primary> <ping> <pong> <epoch> <link> <slot or lo-hi>...
 	for line := range strings.SplitSeq(nodes, "\n") {
 		f := strings.Fields(line)
 		if len(f) < 9 || !strings.Contains(f[2], "master") {
 			continue
 		}
 		addr, _, _ := strings.Cut(f[1], "@")
-		for _, r := range f[8:] {
-			lo, hi, ok := strings.Cut(r, "-")
-			if !ok {
-				hi = lo
-			}
-			a, err1 := strconv.Atoi(lo)
-			b, err2 := strconv.Atoi(hi)
-			if err1 != nil || err2 != nil || slot < a || slot > b {
-				continue // also a slot being moved: [slot->-id]
+		for _, r := range slotRangesOf(f) {
+			if slot < r[0] || slot > r[1] {
+				continue
 			}
 			for _, n := range c.Nodes {
 				if n.Addr() == addr {
@@ -78,6 +71,45 @@ func (c *Cluster) NodeOf(tb testing.TB, key string) *Server {
 	}
 	tb.Fatalf("redistest: no node of the cluster serves slot %d (of %s):\n%s", slot, key, nodes)
 	return nil
+}
+
+// SlotRanges returns the slot ranges the node serves, from its own line of
+// CLUSTER NODES (CLUSTER SHARDS would need a RESP parser).
+func (s *Server) SlotRanges(tb testing.TB) [][2]int {
+	tb.Helper()
+	out, err := s.Do("CLUSTER", "NODES")
+	if err != nil {
+		tb.Fatalf("redistest: CLUSTER NODES: %v", err)
+	}
+	var rs [][2]int
+	for line := range strings.SplitSeq(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 8 && strings.Contains(f[2], "myself") {
+			rs = append(rs, slotRangesOf(f)...)
+		}
+	}
+	if len(rs) == 0 {
+		tb.Fatalf("redistest: no slots in CLUSTER NODES of %s:\n%s", s.Addr(), out)
+	}
+	return rs
+}
+
+// slotRangesOf returns the slot ranges of a line of CLUSTER NODES, split
+// into fields: <id> <ip:port@cport> <flags> <primary> <ping> <pong> <epoch>
+// <link> <slot or lo-hi>... A slot being moved ([slot->-id]) is left out.
+func slotRangesOf(f []string) [][2]int {
+	var rs [][2]int
+	for _, r := range f[min(8, len(f)):] {
+		lo, hi, ok := strings.Cut(r, "-")
+		if !ok {
+			hi = lo
+		}
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if err1 == nil && err2 == nil {
+			rs = append(rs, [2]int{a, b})
+		}
+	}
+	return rs
 }
 
 // StartCluster starts n redis-server nodes in cluster mode and joins them
