@@ -95,7 +95,7 @@ func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done f
 	if mode == "cleanup" {
 		batch = 1
 	}
-	evArgs := s.maintainEventArgs(ctx, now)
+	evArgs := s.maintainEventArgs(now)
 	for len(pending) > 0 {
 		if err := ctx.Err(); err != nil {
 			return wrap(err)
@@ -105,7 +105,7 @@ func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done f
 			part := pending[start:min(start+batch, len(pending))]
 			execs := make([]rueidis.LuaExec, len(part))
 			for i, b := range part {
-				execs[i] = s.maintainExec(b, now, mode, evArgs)
+				execs[i] = s.maintainExec(ctx, b, now, mode, evArgs)
 			}
 			cctx, cancel := s.ctx(ctx)
 			start := time.Now()
@@ -149,7 +149,7 @@ func (s *Store) maintain(ctx context.Context, now time.Time, mode string, done f
 	return nil
 }
 
-func (s *Store) maintainExec(b int, now time.Time, mode string, evArgs []string) rueidis.LuaExec {
+func (s *Store) maintainExec(ctx context.Context, b int, now time.Time, mode string, evArgs []string) rueidis.LuaExec {
 	ks := make([]string, 0, 3+2*sessiondb.SubBuckets)
 	ks = append(ks, s.keys.counters(b))
 	for sub := range sessiondb.SubBuckets {
@@ -158,8 +158,8 @@ func (s *Store) maintainExec(b int, now time.Time, mode string, evArgs []string)
 	for sub := range sessiondb.SubBuckets {
 		ks = append(ks, s.keys.cleanup(b, sub))
 	}
-	ks = append(ks, s.keys.events(b), s.keys.ended(b))
-	args := append([]string{ms(now), mode, strconv.Itoa(s.budget), s.keys.userPrefix(b), s.keys.sessionPrefix(b)}, evArgs...)
+	ks, args := s.withEvents(ctx, b, ks,
+		[]string{ms(now), mode, strconv.Itoa(s.budget), s.keys.userPrefix(b), s.keys.sessionPrefix(b)}, evArgs...)
 	return rueidis.LuaExec{Keys: ks, Args: args}
 }
 

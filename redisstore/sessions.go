@@ -60,13 +60,11 @@ func (s *Store) insert(ctx context.Context, rec *sessiondb.Record, lim sessiondb
 		s.refused.forget(uidx)
 	}
 	v := encode(rec)
-	bound, actor, remember := s.evArgs(ctx)
-	reply, err := s.exec(ctx, c, insertScript,
-		[]string{s.keys.session(rec.ID), uidx, s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket),
-			s.keys.events(shard.Bucket), s.keys.ended(shard.Bucket)},
-		[]string{ms(now), string(v), msCeil(rec.EffectiveExpiry()), strconv.Itoa(max), flags, memberOf(rec.ID, v), rec.UserID,
-			bound, actor, sessiondb.IDHash(rec.ID), remember},
-	).AsStrSlice()
+	keys, args := s.withEvents(ctx, shard.Bucket,
+		[]string{s.keys.session(rec.ID), uidx, s.keys.queue(shard.Bucket, shard.Sub), s.keys.counters(shard.Bucket)},
+		[]string{ms(now), string(v), msCeil(rec.EffectiveExpiry()), strconv.Itoa(max), flags, memberOf(rec.ID, v), rec.UserID},
+		sessiondb.IDHash(rec.ID))
+	reply, err := s.exec(ctx, c, insertScript, keys, args).AsStrSlice()
 	if err != nil {
 		return 0, false, wrap(err)
 	}
@@ -133,13 +131,11 @@ func (s *Store) Replace(ctx context.Context, old, rec *sessiondb.Record, now tim
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	shard := sessiondb.UserShard(rec.UserID)
-	bound, actor, remember := s.evArgs(ctx)
-	n, err := s.exec(ctx, c, replaceScript,
-		[]string{s.keys.session(old.ID), s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub),
-			s.keys.events(shard.Bucket), s.keys.ended(shard.Bucket)},
-		[]string{ms(now), string(encode(old)), string(encode(rec)), msCeil(rec.EffectiveExpiry()),
-			bound, actor, replaceCode(ctx), remember},
-	).AsInt64()
+	keys, args := s.withEvents(ctx, shard.Bucket,
+		[]string{s.keys.session(old.ID), s.keys.session(rec.ID), s.keys.user(shard, rec.UserID), s.keys.queue(shard.Bucket, shard.Sub)},
+		[]string{ms(now), string(encode(old)), string(encode(rec)), msCeil(rec.EffectiveExpiry())},
+		replaceCode(ctx))
+	n, err := s.exec(ctx, c, replaceScript, keys, args).AsInt64()
 	if err != nil {
 		return wrap(err)
 	}
@@ -169,9 +165,8 @@ func (s *Store) Delete(ctx context.Context, id string, now time.Time) (*sessiond
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	key := s.keys.session(id)
-	bound, actor, remember := s.evArgs(ctx)
-	reply, err := s.exec(ctx, c, deleteScript, []string{key, s.keys.counters(b), s.keys.events(b), s.keys.ended(b)},
-		[]string{ms(now), bound, actor, deleteCode(ctx), remember}).ToArray()
+	keys, args := s.withEvents(ctx, b, []string{key, s.keys.counters(b)}, []string{ms(now)}, deleteCode(ctx))
+	reply, err := s.exec(ctx, c, deleteScript, keys, args).ToArray()
 	if err != nil {
 		return nil, wrap(err)
 	}

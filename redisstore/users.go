@@ -54,17 +54,16 @@ func (s *Store) DeleteUser(ctx context.Context, userID, except string, now time.
 	if except != "" && except[:3] == shard.Tag() {
 		keep = sessiondb.IDHash(except)
 	}
-	bound, actor, remember := s.evArgs(ctx)
 	code := "iA"
 	if except != "" {
 		code = "iO"
 	}
-	reply, err := s.exec(ctx, c, deleteUserScript,
+	keys, args := s.withEvents(ctx, shard.Bucket,
 		[]string{s.keys.user(shard, userID), s.keys.counters(shard.Bucket),
-			s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub),
-			s.keys.events(shard.Bucket), s.keys.ended(shard.Bucket)},
-		[]string{ms(now), keep, s.keys.sessionPrefix(shard.Bucket), bound, actor, code, remember},
-	).AsStrSlice()
+			s.keys.queue(shard.Bucket, shard.Sub), s.keys.cleanup(shard.Bucket, shard.Sub)},
+		[]string{ms(now), keep, s.keys.sessionPrefix(shard.Bucket)},
+		code)
+	reply, err := s.exec(ctx, c, deleteUserScript, keys, args).AsStrSlice()
 	if err != nil {
 		return 0, wrap(err)
 	}

@@ -1,10 +1,10 @@
 #!lua flags=allow-oom
 -- Removes one session by id: a logout is this one call. Only deletes, so it
 -- runs when Redis is out of memory.
--- KEYS: 1 session, 2 h, 3 e, 4 r
--- ARGV: 1 now, 2 the events bound ('0': no events), 3 the actor, 4 the
---       event code of the invalidation ('il' logout, 'ia' admin), 5 '1' to
---       remember why the session ended
+-- KEYS: 1 session, 2 h; with events on, 3 e, 4 r
+-- ARGV: 1 now; with events on (absent when off), 2 the events bound, 3 the
+--       actor, 4 the event code of the invalidation ('il' logout, 'ia'
+--       admin), 5 '1' to remember why the session ended
 -- Returns { 1, value } invalidated, { 0, value } expired (its entry is
 -- removed as cleanup would), or nil when there is no session.
 --
@@ -69,7 +69,7 @@ if score > now then
   else
     redis.call('HINCRBY', h, 'invalidated', '1')
   end
-  if ARGV[2] ~= '0' then
+  if ARGV[2] then
     redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], '*', 'a', ARGV[3], 't', ARGV[1],
       'e', ARGV[4], 'u', user, 's', hash)
     if ARGV[5] == '1' then
@@ -78,7 +78,7 @@ if score > now then
   end
   return { 1, v }
 end
-if ARGV[2] ~= '0' then
+if ARGV[2] then
   redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], '*', 'a', ARGV[3], 't', ARGV[1],
     'e', 'x', 'u', user, 's', hash)
   if ARGV[5] == '1' then

@@ -1,11 +1,11 @@
 #!lua flags=allow-oom
 -- Removes every session of a user but one. Only deletes, so it runs when
 -- Redis is out of memory.
--- KEYS: 1 user index, 2 h, 3 q<sub>, 4 c<sub>, 5 e, 6 r
--- ARGV: 1 now, 2 id hash to keep ('' for none), 3 session key prefix,
---       4 the events bound ('0': no events), 5 the actor, 6 the event code
---       of the invalidations ('iA' revoke_all, 'iO' revoke_others), 7 '1'
---       to remember why the sessions ended
+-- KEYS: 1 user index, 2 h, 3 q<sub>, 4 c<sub>; with events on, 5 e, 6 r
+-- ARGV: 1 now, 2 id hash to keep ('' for none), 3 session key prefix; with
+--       events on (absent when off), 4 the events bound, 5 the actor, 6 the
+--       event code of the invalidations ('iA' revoke_all, 'iO'
+--       revoke_others), 7 '1' to remember why the sessions ended
 -- Returns { number of live sessions removed, removed id hashes... }.
 local uidx, h, q, c, keep, sprefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3]
 local user = string.sub(uidx, #sprefix + 1)
@@ -20,7 +20,7 @@ end
 local now = math.max(tonumber(ARGV[1]), d)
 local live, removed, expired = 0, 0, 0
 local gone = { 0 }
-local events = ARGV[4] ~= '0'
+local events = ARGV[4] ~= nil
 local groups, revoked, lapsed = {}, {}, {}
 for i = 1, #all, 2 do
   local m, s = all[i], tonumber(all[i + 1])

@@ -1,12 +1,13 @@
 #!lua
 -- Adds a session and enforces the per-user limit, atomically.
--- KEYS: 1 session, 2 user index, 3 q<sub>, 4 h, 5 e, 6 r
+-- KEYS: 1 session, 2 user index, 3 q<sub>, 4 h; with events on, 5 e, 6 r
 -- ARGV: 1 now, 2 value, 3 expiry (ms), 4 limit (0: none), 5 flags: 'r' to
 --       reject at the limit (else evict the oldest), 'R' for a restore from a
 --       backup (no limit, counted as restored, an existing id is skipped),
---       6 the index member (id hash and creation time), 7 the user id,
---       8 the events bound ('0': no events), 9 the actor, 10 the id hash,
---       11 '1' to remember why evicted and expired sessions ended
+--       6 the index member (id hash and creation time), 7 the user id;
+--       with events on (absent when off), 8 the events bound, 9 the actor,
+--       10 the id hash, 11 '1' to remember why evicted and expired sessions
+--       ended
 -- The member and user are passed rather than cut from KEYS and the value:
 -- each string Lua makes costs Redis a fraction of a microsecond.
 -- Returns { 'added', evicted id hashes... }; { 'limit' } when the reject
@@ -191,7 +192,7 @@ else
   hincr(h, 'evicted', evict)
 end
 
-if ARGV[8] ~= '0' then
+if ARGV[8] then
   local code = 'c'
   if restore then
     code = 's'

@@ -17,7 +17,7 @@
 --          expired entries have been counted (absent: none counted). Entries
 --          written before version 2 of the layout are the id hash alone.
 -- Per session: s<id hash>, the packed value, expiring at its effective expiry.
--- With events on (an events bound other than '0' in ARGV):
+-- With events on (the scripts then get the event keys and arguments):
 --   e      stream, the bucket's event log: one entry per change, written by
 --          the script that makes the change, trimmed to the bound (MAXLEN)
 --          and, by cleanup, to the maximum age (MINID). An entry's fields:

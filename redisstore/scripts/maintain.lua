@@ -4,13 +4,13 @@
 -- call visits at most 'budget' users, so it holds Redis for a short moment
 -- only; the caller repeats it while it reports more. It frees memory, so it
 -- runs when Redis is out of memory.
--- KEYS: 1 h, 2..17 q0..qf, 18..33 c0..cf, 34 e, 35 r
+-- KEYS: 1 h, 2..17 q0..qf, 18..33 c0..cf; with events on, 34 e, 35 r
 -- ARGV: 1 now, 2 mode (stats|cleanup), 3 budget (users to visit),
---       4 user key prefix, 5 session key prefix, 6 the events bound ('0':
---       no events), 7 the actor, 8 the longest an event is kept (ms; by
---       this server's clock, which writes the stream ids), 9 the least
---       score of an ended session to keep, 10 '1' to remember why sessions
---       ended
+--       4 user key prefix, 5 session key prefix; with events on (absent
+--       when off), 6 the events bound, 7 the actor, 8 the longest an event
+--       is kept (ms; by this server's clock, which writes the stream ids),
+--       9 the least score of an ended session to keep, 10 '1' to remember
+--       why sessions ended
 -- Returns { more (1 if the budget ran out), removed, h as field, value, ... }
 -- and, with events on, { entries of e, bytes of e, entries of r, bytes of
 -- r } (stats), or nothing more (cleanup, which trims e and r by age and
@@ -19,7 +19,7 @@ local h, mode, budget, uprefix, sprefix = KEYS[1], ARGV[2], tonumber(ARGV[3]), A
 local now = tonumber(ARGV[1])
 local cleanup = mode == 'cleanup'
 local more, removed, expired = 0, 0, 0
-local events = ARGV[6] ~= '0'
+local events = ARGV[6] ~= nil
 local groups, lapsed = {}, {}
 
 -- drop removes user u's entries scored up to 'upto' (the mark too, when it

@@ -2,11 +2,11 @@
 -- Swaps a session for a new version (touch, refresh) or a new id (rotate) if
 -- it is live and unchanged since it was read (compare-and-swap).
 -- KEYS: 1 old session, 2 new session (= 1 unless rotating), 3 user index,
---       4 q<sub>, 5 e, 6 r
--- ARGV: 1 now, 2 expected old value, 3 new value, 4 new expiry (ms),
---       5 the events bound ('0': no events), 6 the actor, 7 the event of a
---       change that keeps the id ('f' refreshed, 'm' updated, '' none: a
---       touch), 8 '1' to remember that a rotated id ended
+--       4 q<sub>; with events on, 5 e, 6 r
+-- ARGV: 1 now, 2 expected old value, 3 new value, 4 new expiry (ms); with
+--       events on (absent when off), 5 the events bound, 6 the actor, 7 the
+--       event of a change that keeps the id ('f' refreshed, 'm' updated, ''
+--       none: a touch), 8 '1' to remember that a rotated id ended
 -- Returns 1 done, 0 not found or expired, -1 changed meanwhile, -2 new id taken.
 local old, new, uidx, q = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local value, exps = ARGV[3], ARGV[4]
@@ -51,7 +51,7 @@ redis.call('ZADD', uidx, exps, newm)
 if exp < tonumber(score) then
   redis.call('ZADD', q, 'LT', exps, user)
 end
-if ARGV[5] ~= '0' then
+if ARGV[5] then
   if old ~= new then
     redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[5], '*', 'a', ARGV[6], 't', ARGV[1],
       'e', 'o', 'u', user, 's', oldh, 'n', string.sub(new, -16))
