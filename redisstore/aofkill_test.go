@@ -28,7 +28,7 @@ func TestAOFKill9(t *testing.T) {
 		for run := 1; run <= failoverRuns(t); run++ {
 			t.Run(fmt.Sprintf("%s/run=%d", fsync, run), func(t *testing.T) {
 				srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", fsync)
-				c := newClient(t, srv.Addr())
+				c := redisstore.DialTest(t, srv.Addr())
 				st, err := redisstore.New(c, redisstore.Options{})
 				if err != nil {
 					t.Fatal(err)

@@ -30,7 +30,7 @@ func BenchmarkDecode(b *testing.B) {
 
 func benchManager(b *testing.B, opt Options) (*sessiondb.Manager, context.Context) {
 	srv := redistest.Start(b)
-	st, err := New(dialTest(b, srv.Addr()), opt)
+	st, err := New(DialTest(b, srv.Addr()), opt)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestWaitReplicasConformance(t *testing.T) {
 // client would count another connection's writes, and fail this.
 func TestWaitReplicasConfirms(t *testing.T) {
 	primary, replica := primaryWithReplica(t)
-	st, err := redisstore.New(newClient(t, primary.Addr()), redisstore.Options{WaitReplicas: 1, WaitTimeout: 5 * time.Second})
+	st, err := redisstore.New(redisstore.DialTest(t, primary.Addr()), redisstore.Options{WaitReplicas: 1, WaitTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func newReplicaClient(t *testing.T, addr string) rueidis.Client {
 // write fails with an error matching ErrUnavailable that says so.
 func TestWaitReplicasTimeout(t *testing.T) {
 	primary, replica := primaryWithReplica(t)
-	c := newClient(t, primary.Addr())
+	c := redisstore.DialTest(t, primary.Addr())
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string

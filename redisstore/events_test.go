@@ -29,12 +29,12 @@ func eventStoreMaker(c rueidis.Client, cache time.Duration) storetest.EventStore
 
 func TestEventConformance(t *testing.T) {
 	srv := redistest.Start(t)
-	storetest.RunEvents(t, eventStoreMaker(newClient(t, srv.Addr()), 0))
+	storetest.RunEvents(t, eventStoreMaker(redisstore.DialTest(t, srv.Addr()), 0))
 }
 
 func TestEventConformanceCached(t *testing.T) {
 	srv := redistest.Start(t)
-	storetest.RunEvents(t, eventStoreMaker(newClient(t, srv.Addr()), time.Minute))
+	storetest.RunEvents(t, eventStoreMaker(redisstore.DialTest(t, srv.Addr()), time.Minute))
 }
 
 func TestEventConformanceCluster(t *testing.T) {
@@ -42,5 +42,5 @@ func TestEventConformanceCluster(t *testing.T) {
 		t.Skip("cluster test skipped in -short mode")
 	}
 	cl := redistest.StartCluster(t, 3)
-	storetest.RunEvents(t, eventStoreMaker(newClient(t, cl.Addrs()...), 0))
+	storetest.RunEvents(t, eventStoreMaker(redisstore.DialTest(t, cl.Addrs()...), 0))
 }

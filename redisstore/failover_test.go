@@ -376,7 +376,7 @@ func TestEvenSpread(t *testing.T) {
 	// slot of the user's tag: the scripts would fail with CROSSSLOT
 	// otherwise; check the key names too.
 	cl := redistest.StartCluster(t, 3)
-	st, err := redisstore.New(newClient(t, cl.Addrs()...), redisstore.Options{})
+	st, err := redisstore.New(redisstore.DialTest(t, cl.Addrs()...), redisstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func TestSlotMigration(t *testing.T) {
 
 func slotMigration(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
-	st, err := redisstore.New(newClient(t, cl.Addrs()...), redisstore.Options{})
+	st, err := redisstore.New(redisstore.DialTest(t, cl.Addrs()...), redisstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 // consistent, and creates succeed again once memory is freed.
 func TestOutOfMemory(t *testing.T) {
 	srv := redistest.Start(t, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
-	st, err := redisstore.New(newClient(t, srv.Addr()), redisstore.Options{Prefix: "sdb:"})
+	st, err := redisstore.New(redisstore.DialTest(t, srv.Addr()), redisstore.Options{Prefix: "sdb:"})
 	if err != nil {
 		t.Fatal(err)
 	}

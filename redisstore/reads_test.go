@@ -38,7 +38,7 @@ func (c *countingClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed)
 // client that counts how its reads reach Redis.
 func countingStore(t *testing.T, addrs ...string) (*Store, *countingClient) {
 	t.Helper()
-	c := &countingClient{Client: dialTest(t, addrs...)}
+	c := &countingClient{Client: DialTest(t, addrs...)}
 	st, err := New(c, Options{ReadBatchFrom: 4})
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func newManager(t *testing.T, st sessiondb.Store, opt sessiondb.Options) *sessio
 func TestNoTokenAtRest(t *testing.T) {
 	srv := redistest.Start(t, "--appendonly", "yes", "--slowlog-log-slower-than", "0", "--slowlog-max-len", "100000")
 	monitor := startMonitor(t, srv.Addr())
-	st, err := redisstore.New(newClient(t, srv.Addr()), redisstore.Options{})
+	st, err := redisstore.New(redisstore.DialTest(t, srv.Addr()), redisstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func startMonitor(t *testing.T, addr string) func() []byte {
 }
 
 func slowlogText(t *testing.T, addr string) []byte {
-	c := newClient(t, addr)
+	c := redisstore.DialTest(t, addr)
 	res, err := c.Do(context.Background(), c.B().Arbitrary("SLOWLOG", "GET", "100000").Build()).ToAny()
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func slowlogText(t *testing.T, addr string) []byte {
 // validations: one GET each, nothing else.
 func TestValidateIsOneGet(t *testing.T) {
 	srv := redistest.Start(t)
-	st, err := redisstore.New(newClient(t, srv.Addr()), redisstore.Options{})
+	st, err := redisstore.New(redisstore.DialTest(t, srv.Addr()), redisstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func sameSubBucketUsers(n int) []string {
 // millisecond.
 func TestMaintenanceBatches(t *testing.T) {
 	srv := redistest.Start(t)
-	st, err := redisstore.New(newClient(t, srv.Addr()), redisstore.Options{})
+	st, err := redisstore.New(redisstore.DialTest(t, srv.Addr()), redisstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestPrefixChecked(t *testing.T) {
 	}
 	srv := redistest.Start(t)
 	for _, p := range []string{"a{b", "x}"} {
-		if _, err := redisstore.New(newClient(t, srv.Addr()), redisstore.Options{Prefix: p}); err == nil {
+		if _, err := redisstore.New(redisstore.DialTest(t, srv.Addr()), redisstore.Options{Prefix: p}); err == nil {
 			t.Errorf("prefix %q accepted", p)
 		}
 	}

@@ -22,7 +22,7 @@ func TestRefusalReadsFirst(t *testing.T) {
 	clock := storetest.NewClock()
 	opt := sessiondb.Options{Clock: clock.Now, MaxSessionsPerUser: 2, LimitPolicy: sessiondb.PolicyReject}
 	manager := func() (*Store, *sessiondb.Manager) {
-		st, err := New(dialTest(t, srv.Addr()), Options{})
+		st, err := New(DialTest(t, srv.Addr()), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

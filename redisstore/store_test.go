@@ -16,17 +16,6 @@ import (
 
 var prefixes atomic.Int64
 
-// newClient connects to addrs and closes the client when the test ends.
-func newClient(tb testing.TB, addrs ...string) rueidis.Client {
-	tb.Helper()
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs})
-	if err != nil {
-		tb.Fatalf("rueidis.NewClient: %v", err)
-	}
-	tb.Cleanup(c.Close)
-	return c
-}
-
 // storeMaker returns stores over one client, each with a key prefix of its
 // own, so tests share a server without seeing each other's keys.
 func storeMaker(c rueidis.Client) func(testing.TB) sessiondb.Store {
@@ -41,14 +30,14 @@ func storeMaker(c rueidis.Client) func(testing.TB) sessiondb.Store {
 
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
-	storetest.Run(t, storeMaker(newClient(t, srv.Addr())))
+	storetest.Run(t, storeMaker(redisstore.DialTest(t, srv.Addr())))
 }
 
 // TestConformanceCached runs the suite with the client-side cache on: every
 // behaviour, read-your-writes included, must be the same.
 func TestConformanceCached(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newClient(t, srv.Addr())
+	c := redisstore.DialTest(t, srv.Addr())
 	storetest.Run(t, func(tb testing.TB) sessiondb.Store {
 		s, err := redisstore.New(c, redisstore.Options{Prefix: fmt.Sprintf("t%d:", prefixes.Add(1)), CacheTTL: time.Minute})
 		if err != nil {
@@ -63,7 +52,7 @@ func TestConformanceCluster(t *testing.T) {
 		t.Skip("cluster test skipped in -short mode")
 	}
 	cl := redistest.StartCluster(t, 3)
-	storetest.Run(t, storeMaker(newClient(t, cl.Addrs()...)))
+	storetest.Run(t, storeMaker(redisstore.DialTest(t, cl.Addrs()...)))
 }
 
 // TestTimeoutProperties holds the Redis store, with and without the
@@ -71,7 +60,7 @@ func TestConformanceCluster(t *testing.T) {
 // embedded store's: each step is a round trip).
 func TestTimeoutProperties(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newClient(t, srv.Addr())
+	c := redisstore.DialTest(t, srv.Addr())
 	for _, cache := range []time.Duration{0, time.Minute} {
 		t.Run(fmt.Sprintf("cache=%v", cache), func(t *testing.T) {
 			storetest.CheckTimeouts(t, func(tb testing.TB) sessiondb.Store {
@@ -89,7 +78,7 @@ func TestTimeoutProperties(t *testing.T) {
 // hits; without the cache nothing is counted.
 func TestCacheStats(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newClient(t, srv.Addr())
+	c := redisstore.DialTest(t, srv.Addr())
 	prefix := fmt.Sprintf("t%d:", prefixes.Add(1))
 	writer, err := redisstore.New(c, redisstore.Options{Prefix: prefix})
 	if err != nil {

@@ -81,7 +81,7 @@ func (s layout1Store) Replace(ctx context.Context, old, rec *sessiondb.Record, n
 // and the store stays consistent at every step.
 func TestUpgradeFromLayout1(t *testing.T) {
 	srv := redistest.Start(t)
-	c := dialTest(t, srv.Addr())
+	c := DialTest(t, srv.Addr())
 	st, err := New(c, Options{})
 	if err != nil {
 		t.Fatal(err)
